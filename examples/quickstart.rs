@@ -1,0 +1,46 @@
+//! The whole job end to end: start a listener on a free port with an echo service, connect
+//! a client, send "Hello Ballerina", print what came back, stop gracefully.
+//!
+//! Run: `cargo run --example quickstart`
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use synctcp::{Caller, Client, ConnectionService, Error, Listener};
+
+/// Ballerina's `EchoService`: writes back whatever arrives.
+struct EchoService;
+
+impl ConnectionService for EchoService {
+    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+        Ok(Some(Cow::Borrowed(data)))
+    }
+
+    fn on_close(&mut self, caller: &Caller) {
+        println!("server: client {} left", caller.remote_port());
+    }
+}
+
+fn main() -> Result<(), Error> {
+    let mut listener = Listener::bind(0)?;
+    listener.attach(|caller: &Caller| {
+        println!(
+            "server: client connected from port {}",
+            caller.remote_port()
+        );
+        Ok(EchoService)
+    })?;
+    listener.start()?;
+    let port = listener.local_addr().port();
+    println!("server: listening on port {port}");
+
+    let mut client = Client::connect("localhost", port)?;
+    client.write_bytes(b"Hello Ballerina")?;
+    let reply = client.read_bytes_exact("Hello Ballerina".len())?;
+    println!("client: received {:?}", String::from_utf8_lossy(&reply));
+    client.close()?;
+
+    listener.graceful_stop(Duration::from_secs(5))?;
+    println!("server: stopped");
+    Ok(())
+}

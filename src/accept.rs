@@ -1,0 +1,83 @@
+//! The accept loop of a running listener, on its own thread. It never dies and never
+//! spins: errors of one connection are skipped, resource errors (out of descriptors,
+//! memory or threads) are backed off from 5 ms doubling to 1 s, and at `max_connections`
+//! it stops accepting until a slot frees, leaving new connections in the backlog.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crate::connection::{Connection, Settings};
+use crate::net::{self, AcceptFailure};
+use crate::service::DynService;
+use crate::tracker::Tracker;
+use crate::worker;
+
+/// Connection ids, unique for the life of the process.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+const BACKOFF_FIRST: Duration = Duration::from_millis(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+pub(crate) struct AcceptLoop {
+    pub(crate) socket: Arc<TcpListener>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) service: Arc<dyn DynService>,
+    pub(crate) settings: Settings,
+    pub(crate) max_connections: usize,
+    pub(crate) nodelay: bool,
+}
+
+impl AcceptLoop {
+    pub(crate) fn run(self) {
+        log::debug!("listener on {} accepting", self.addr);
+        let mut backoff = BACKOFF_FIRST;
+        while self.tracker.wait_for_slot(self.max_connections) {
+            match self.socket.accept() {
+                Ok((stream, peer)) => match self.admit(stream, peer) {
+                    Ok(()) => {
+                        backoff = BACKOFF_FIRST;
+                        continue;
+                    }
+                    Err(e) => log::warn!(
+                        "listener on {}: cannot serve {peer}: {e}; closed it, retrying in {backoff:?}",
+                        self.addr
+                    ),
+                },
+                Err(_) if self.tracker.is_stopping() => break,
+                Err(e) if net::classify_accept_error(&e) == AcceptFailure::Connection => {
+                    log::debug!("listener on {}: accept: {e}; skipped", self.addr);
+                    continue;
+                }
+                Err(e) => log::warn!(
+                    "listener on {}: accept: {e}; retrying in {backoff:?}",
+                    self.addr
+                ),
+            }
+            if !self.tracker.pause(backoff) {
+                break;
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+        log::debug!("listener on {} stopped accepting", self.addr);
+    }
+
+    /// Sets the new socket up and starts its connection thread. On error the socket is
+    /// dropped, which closes it.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
+        stream.set_nodelay(self.nodelay)?;
+        stream.set_write_timeout(self.settings.write_timeout)?;
+        let local = stream.local_addr()?;
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Connection::new(id, stream, local, peer, self.settings));
+        let builder = thread::Builder::new()
+            .name(format!("synctcp-conn-{id}"))
+            .stack_size(self.settings.stack_size);
+        let service = Arc::clone(&self.service);
+        self.tracker
+            .spawn(conn, builder, move |conn| worker::run(conn, &*service))
+    }
+}

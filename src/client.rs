@@ -1,0 +1,408 @@
+//! `Client`: Ballerina's `tcp:Client`, a blocking connection owned by one thread.
+//! Reads keep what they received but did not return in a `ReadBuf`, so a timeout in the
+//! middle of `read_bytes_exact` loses nothing.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+
+use crate::buffer::ReadBuf;
+use crate::client_config::ClientConfig;
+use crate::error::{Error, ErrorKind, Result};
+use crate::net::{self, ConnectError};
+
+/// How many bytes one `read_bytes` asks the socket for.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A TCP client: connects, then writes and reads bytes, blocking the calling thread.
+///
+/// Ballerina's `tcp:Client`. Reads wait at most the configured `timeout` and writes at most
+/// the `write_timeout` (300 s each by default); a closed or reset connection is an
+/// [`Error`], never a panic. `Client` also implements [`std::io::Read`] and
+/// [`std::io::Write`], so it works with `BufReader`, `io::copy` and `lines()`.
+///
+/// Dropping a client closes it.
+///
+/// # Examples
+///
+/// ```
+/// use synctcp::Client;
+/// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// # let port = server.local_addr()?.port();
+/// # std::thread::spawn(move || { let (mut s, _) = server.accept().unwrap();
+/// #     let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut s); });
+///
+/// let mut client = Client::connect("localhost", port)?;
+/// client.write_bytes(b"Hello Ballerina")?;
+/// let reply = client.read_bytes_exact(15)?;
+/// assert_eq!(reply, b"Hello Ballerina");
+/// client.close()?;
+/// # Ok::<(), synctcp::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    stream: Option<TcpStream>,
+    /// `host:port` as given, for error messages.
+    target: String,
+    local: SocketAddr,
+    peer: SocketAddr,
+    pending: ReadBuf,
+    peer_closed: bool,
+}
+
+impl Client {
+    /// Connects to `host:port` with the default [`ClientConfig`].
+    ///
+    /// `host` is a name, an IPv4 or an IPv6 address; every address a name resolves to is
+    /// tried in turn.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ConnectionRefused`] when nothing listens there,
+    /// [`ErrorKind::HostNotFound`] when the name does not resolve,
+    /// [`ErrorKind::Timeout`] when connecting takes longer than the connect timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::Client;
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// let client = Client::connect("127.0.0.1", port)?;
+    /// assert_eq!(client.peer_addr().port(), port);
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn connect(host: &str, port: u16) -> Result<Client> {
+        Client::connect_with(host, port, &ClientConfig::default())
+    }
+
+    /// Connects to `host:port` with the given configuration: a local interface to bind,
+    /// timeouts, TLS.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::connect`], and [`ErrorKind::InvalidConfig`] when `local_host` is not an
+    /// interface of this machine or a timeout is zero.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::{Client, ClientConfig, ErrorKind};
+    ///
+    /// let config = ClientConfig::new().local_host("invalid");
+    /// let err = Client::connect_with("localhost", 3000, &config).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    /// ```
+    pub fn connect_with(host: &str, port: u16, config: &ClientConfig) -> Result<Client> {
+        let target = net::host_port(host, port);
+        let context = format!("connect to {target}");
+        config.validate(&context)?;
+        let addrs = net::resolve(host, port).map_err(|e| lookup_error(&context, e))?;
+        let locals = match &config.local_host {
+            Some(local) => Some(net::resolve(local, 0).map_err(|e| {
+                Error::io(&context, e)
+                    .kind_set(ErrorKind::InvalidConfig)
+                    .message(format!("local_host {local:?} is not a local interface"))
+            })?),
+            None => None,
+        };
+
+        let mut last = None;
+        for addr in addrs {
+            // Bind a local address of the same family as the one we connect to.
+            let local = match &locals {
+                None => None,
+                Some(list) => match list.iter().find(|l| l.is_ipv4() == addr.is_ipv4()) {
+                    Some(local) => Some(*local),
+                    None => {
+                        last = Some(Error::with(
+                            ErrorKind::InvalidConfig,
+                            &context,
+                            format!("local_host has no address of the family of {addr}"),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            match net::connect(addr, local, config.connect_timeout) {
+                Ok(stream) => return Client::from_stream(stream, target, config),
+                Err(ConnectError::Bind(e)) => {
+                    let local_host = config.local_host.as_deref().unwrap_or_default();
+                    last = Some(
+                        Error::io(&context, e)
+                            .kind_set(ErrorKind::InvalidConfig)
+                            .message(format!(
+                                "local_host {local_host:?} is not a local interface"
+                            )),
+                    );
+                }
+                Err(ConnectError::Connect(e)) => last = Some(Error::io(&context, e)),
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::with(ErrorKind::HostNotFound, &context, "no address")))
+    }
+
+    fn from_stream(stream: TcpStream, target: String, config: &ClientConfig) -> Result<Client> {
+        let setup = |stream: &TcpStream| -> io::Result<(SocketAddr, SocketAddr)> {
+            stream.set_nodelay(config.nodelay)?;
+            stream.set_read_timeout(config.timeout)?;
+            stream.set_write_timeout(config.write_timeout)?;
+            Ok((stream.local_addr()?, stream.peer_addr()?))
+        };
+        let (local, peer) =
+            setup(&stream).map_err(|e| Error::io(format!("connect to {target}"), e))?;
+        log::debug!("connected to {target} ({peer}) from {local}");
+        Ok(Client {
+            stream: Some(stream),
+            target,
+            local,
+            peer,
+            pending: ReadBuf::new(),
+            peer_closed: false,
+        })
+    }
+
+    /// Sends every byte of `data`, blocking until the operating system has taken them all.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] when the peer takes no bytes for the write timeout,
+    /// [`ErrorKind::Closed`] when the connection is closed (by [`close`](Client::close) or
+    /// the peer), [`ErrorKind::Reset`] when the peer reset it. After an error some of the
+    /// bytes may have been sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// let mut client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// client.write_bytes(b"ping")?;
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn write_bytes(&mut self, data: &[u8]) -> Result<()> {
+        let mut stream = open(&self.stream, &self.target, "write to")?;
+        stream
+            .write_all(data)
+            .map_err(|e| Error::io(format!("write to {}", self.target), e))
+    }
+
+    /// Returns the bytes available now, waiting for at least one.
+    ///
+    /// How many bytes come back depends on how the peer's writes were split on the way:
+    /// TCP is a stream, not a sequence of messages. Use
+    /// [`read_bytes_exact`](Client::read_bytes_exact) (or the `framing` module) to read
+    /// whole messages.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] when nothing arrives within the read timeout (the connection
+    /// stays usable), [`ErrorKind::Closed`] when the peer has closed the connection,
+    /// [`ErrorKind::Reset`] when it reset it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// let mut client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// # server.accept()?.0.write_all(b"hi")?;
+    /// let data = client.read_bytes()?;
+    /// assert!(!data.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_bytes(&mut self) -> Result<Vec<u8>> {
+        if self.pending.is_empty() {
+            self.fill()?;
+        }
+        let n = self.pending.len();
+        Ok(self.pending.take(n))
+    }
+
+    /// Returns exactly `len` bytes, waiting until they have all arrived.
+    ///
+    /// The read timeout applies to each wait for more bytes. Bytes received before an
+    /// error are kept: calling again after a timeout continues where the first call
+    /// stopped.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_bytes`](Client::read_bytes); [`ErrorKind::Closed`] when the peer closes
+    /// before `len` bytes arrived (the message says how many did).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::Write;
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// let mut client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// # let mut peer = server.accept()?.0; peer.write_all(b"4 by")?; peer.write_all(b"tes!")?;
+    /// assert_eq!(client.read_bytes_exact(8)?, b"4 bytes!");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_bytes_exact(&mut self, len: usize) -> Result<Vec<u8>> {
+        while self.pending.len() < len {
+            let before = self.pending.len();
+            if let Err(err) = self.fill() {
+                if err.kind() == ErrorKind::Closed {
+                    return Err(err.message(format!(
+                        "connection closed by peer after {before} of {len} bytes"
+                    )));
+                }
+                return Err(err);
+            }
+        }
+        Ok(self.pending.take(len))
+    }
+
+    /// Reads once from the socket into `pending`.
+    fn fill(&mut self) -> Result<usize> {
+        if self.peer_closed {
+            return Err(self.closed_by_peer());
+        }
+        let mut stream = open(&self.stream, &self.target, "read from")?;
+        loop {
+            match stream.read(self.pending.spare(READ_CHUNK)) {
+                Ok(0) => {
+                    self.peer_closed = true;
+                    return Err(self.closed_by_peer());
+                }
+                Ok(n) => {
+                    self.pending.commit(n);
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(format!("read from {}", self.target), e)),
+            }
+        }
+    }
+
+    fn closed_by_peer(&self) -> Error {
+        Error::with(
+            ErrorKind::Closed,
+            format!("read from {}", self.target),
+            "connection closed by peer",
+        )
+    }
+
+    /// Closes the connection: the peer sees an orderly end of stream after every byte
+    /// written. Input that arrived and was not read is discarded. Calling `close` again
+    /// does nothing; later reads and writes fail with [`ErrorKind::Closed`].
+    ///
+    /// # Errors
+    ///
+    /// Never fails today; the `Result` leaves room for TLS close notifications.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// let mut client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// client.close()?;
+    /// client.close()?; // idempotent
+    /// assert!(client.write_bytes(b"late").is_err());
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn close(&mut self) -> Result<()> {
+        if let Some(stream) = self.stream.take() {
+            // Send FIN after everything written, then read what already arrived so that
+            // dropping the socket does not answer unread input with a reset.
+            let _ = stream.shutdown(Shutdown::Write);
+            net::discard_buffered(&stream);
+            log::debug!("closed connection to {}", self.target);
+        }
+        Ok(())
+    }
+
+    /// The local address of the connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// assert!(client.local_addr().ip().is_loopback());
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The address of the peer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// assert_eq!(client.peer_addr(), server.local_addr()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+/// The open socket, or a Closed error naming `operation`.
+fn open<'a>(stream: &'a Option<TcpStream>, target: &str, operation: &str) -> Result<&'a TcpStream> {
+    stream.as_ref().ok_or_else(|| {
+        Error::with(
+            ErrorKind::Closed,
+            format!("{operation} {target}"),
+            "client is closed",
+        )
+    })
+}
+
+fn lookup_error(context: &str, err: io::Error) -> Error {
+    let lookup = net::is_lookup_failure(&err);
+    let err = Error::io(context, err);
+    if lookup {
+        err.kind_set(ErrorKind::HostNotFound)
+    } else {
+        err
+    }
+}
+
+/// Reads what was received and not yet returned first, then from the socket. End of
+/// stream is `Ok(0)`, as `Read` requires.
+impl Read for Client {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.pending.is_empty() {
+            let n = buf.len().min(self.pending.len());
+            buf[..n].copy_from_slice(&self.pending.data()[..n]);
+            self.pending.consume(n);
+            return Ok(n);
+        }
+        if self.peer_closed {
+            return Ok(0);
+        }
+        let mut stream = open(&self.stream, &self.target, "read from")?;
+        let n = stream.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            self.peer_closed = true;
+        }
+        Ok(n)
+    }
+}
+
+impl Write for Client {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut stream = open(&self.stream, &self.target, "write to")?;
+        stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

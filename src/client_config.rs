@@ -1,0 +1,120 @@
+//! `ClientConfig`: the options of `Client::connect_with`, every default in one `Default` impl.
+
+use std::time::Duration;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Options for [`Client::connect_with`](crate::Client::connect_with), Ballerina's
+/// `ClientConfiguration`.
+///
+/// Start from [`ClientConfig::new`] (the defaults) and change what you need; each setter is
+/// named after its field and its doc ends with the default.
+///
+/// # Examples
+///
+/// ```
+/// use synctcp::{Client, ClientConfig};
+/// use std::time::Duration;
+///
+/// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// # let port = server.local_addr()?.port();
+/// let config = ClientConfig::new()
+///     .local_host("127.0.0.1")
+///     .timeout(Some(Duration::from_secs(5)))
+///     .write_timeout(Some(Duration::from_secs(5)));
+/// let client = Client::connect_with("127.0.0.1", port, &config)?;
+/// assert_eq!(client.local_addr().ip().to_string(), "127.0.0.1");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub(crate) local_host: Option<String>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) nodelay: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            local_host: None,
+            timeout: Some(Duration::from_secs(300)),
+            write_timeout: Some(Duration::from_secs(300)),
+            connect_timeout: Some(Duration::from_secs(30)),
+            nodelay: true,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// The defaults: no local interface, 300 s read and write timeouts, 30 s connect
+    /// timeout, `TCP_NODELAY` on.
+    pub fn new() -> ClientConfig {
+        ClientConfig::default()
+    }
+
+    /// The local interface (host name or IP address) to bind before connecting, as
+    /// Ballerina's `localHost`. A name that is not an address of this machine makes the
+    /// connect fail with [`ErrorKind::InvalidConfig`].
+    ///
+    /// Default: none; the operating system picks the interface.
+    pub fn local_host(mut self, host: impl Into<String>) -> ClientConfig {
+        self.local_host = Some(host.into());
+        self
+    }
+
+    /// How long a read may wait for the first byte before it fails with
+    /// [`ErrorKind::Timeout`]. `None` waits forever. Ballerina's `timeout`.
+    ///
+    /// Default: `Some(300 s)`.
+    pub fn timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a write may wait for the peer to take any bytes before it fails with
+    /// [`ErrorKind::Timeout`]. `None` waits forever. Ballerina's `writeTimeout`.
+    ///
+    /// Default: `Some(300 s)`.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// How long connecting to one address may take. `None` leaves it to the operating
+    /// system (about two minutes on Linux).
+    ///
+    /// Default: `Some(30 s)`.
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Whether to set `TCP_NODELAY`, sending small writes at once instead of batching them
+    /// (Nagle's algorithm). Request/response protocols want it on.
+    ///
+    /// Default: `true`.
+    pub fn nodelay(mut self, nodelay: bool) -> ClientConfig {
+        self.nodelay = nodelay;
+        self
+    }
+
+    /// Checks the values that cannot be checked by their setters.
+    pub(crate) fn validate(&self, context: &str) -> Result<()> {
+        for (name, value) in [
+            ("timeout", self.timeout),
+            ("write_timeout", self.write_timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if value == Some(Duration::ZERO) {
+                return Err(Error::with(
+                    ErrorKind::InvalidConfig,
+                    context,
+                    format!("{name} must be more than zero (use None to wait forever)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

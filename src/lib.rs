@@ -1,0 +1,160 @@
+//! Ballerina's `tcp` package for Rust: a blocking TCP [`Client`], and a thread-per-connection
+//! [`Listener`] that calls your [`Service`] and [`ConnectionService`] and hands them a
+//! [`Caller`] to write back.
+//!
+//! It is plain blocking code over `std::net` sockets: no async runtime, a handful of small
+//! dependencies, and behaviour you can read off the source.
+//!
+//! # A client
+//!
+//! ```
+//! use synctcp::Client;
+//! # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! # let port = server.local_addr()?.port();
+//! # std::thread::spawn(move || { let (mut s, _) = server.accept().unwrap();
+//! #     let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut s); });
+//!
+//! let mut client = Client::connect("localhost", port)?;
+//! client.write_bytes(b"Hello Ballerina")?;
+//! let reply = client.read_bytes()?; // what has arrived, at least one byte
+//! println!("{}", String::from_utf8_lossy(&reply));
+//! client.close()?;
+//! # Ok::<(), synctcp::Error>(())
+//! ```
+//!
+//! # A listener
+//!
+//! ```
+//! use synctcp::{Caller, ConnectionService, Error, Listener};
+//! use std::borrow::Cow;
+//!
+//! struct EchoService;
+//!
+//! impl ConnectionService for EchoService {
+//!     fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+//!         Ok(Some(Cow::Borrowed(data))) // echo back
+//!     }
+//!     fn on_close(&mut self, caller: &Caller) {
+//!         println!("client {} left", caller.remote_port());
+//!     }
+//! }
+//!
+//! let mut listener = Listener::bind(0)?;
+//! listener.attach(|caller: &Caller| {
+//!     println!("client connected from {}", caller.remote_addr());
+//!     Ok(EchoService)
+//! })?;
+//! listener.start()?;
+//! // ... serve until it is time to stop:
+//! listener.graceful_stop(std::time::Duration::from_secs(5))?;
+//! # Ok::<(), synctcp::Error>(())
+//! ```
+//!
+//! # Ballerina's names and ours
+//!
+//! | Ballerina | synctcp |
+//! |---|---|
+//! | `new tcp:Client(host, port, config)` | [`Client::connect`], [`Client::connect_with`] + [`ClientConfig`] |
+//! | `client->writeBytes`, `readBytes`, `close` | [`Client::write_bytes`], [`Client::read_bytes`], [`Client::close`] |
+//! | `new tcp:Listener(port, config)` | [`Listener::bind`], [`Listener::bind_with`] + [`ListenerConfig`] |
+//! | `attach`, `start`, `gracefulStop`, `immediateStop`, `detach` | [`Listener::attach`], [`start`](Listener::start), [`graceful_stop`](Listener::graceful_stop), [`immediate_stop`](Listener::immediate_stop), [`detach`](Listener::detach) |
+//! | `tcp:Service.onConnect` | [`Service::on_connect`] (or a closure) |
+//! | `tcp:ConnectionService.onBytes`, `onError`, `onClose` | [`ConnectionService::on_bytes`], [`on_error`](ConnectionService::on_error), [`on_close`](ConnectionService::on_close) |
+//! | `tcp:Caller` (`remoteHost`, `remotePort`, `id`, `writeBytes`, `close`) | [`Caller`] |
+//! | `tcp:Error` | [`Error`] with [`ErrorKind`] |
+//!
+//! # The threading model
+//!
+//! The listener accepts on a thread of its own. Each accepted connection gets a dedicated
+//! thread that runs all of that connection's callbacks: `on_connect`, then `on_bytes` for
+//! each piece of input in the order it arrived, then `on_error` if something failed, then
+//! `on_close`. Everything written to the peer — bytes returned from `on_bytes` and
+//! [`Caller::write_bytes`] from any thread — goes through one write path that keeps the
+//! order of the writes:
+//!
+//! ```text
+//!   peer ──bytes──► synctcp-conn-7 ── read ─► on_bytes(data) ── reply ──┐
+//!                    (one thread,                                        │ queue empty:
+//!                     all callbacks)                                     ├─ straight to the socket
+//!   any thread ── caller.write_bytes ──► bounded write queue ◄──────────┘ otherwise
+//!                                             │ (bytes; full: writer waits ≤ write_timeout)
+//!                                             ▼
+//!                                     synctcp-write-7 ──► socket ──► peer
+//!                                     (started only when something must wait)
+//! ```
+//!
+//! When nothing is queued, a reply goes straight to the socket from the connection's
+//! thread, and a write from another thread sends what the socket takes at once: no thread
+//! hand-off. Bytes that must wait go to a write queue bounded in bytes
+//! ([`ListenerConfig::write_queue_bytes`]), drained by a writer thread that starts on first
+//! need, so an idle connection costs one thread. A writer that finds the queue full waits
+//! up to [`ListenerConfig::write_timeout`], then gets an [`ErrorKind::Timeout`] error and the
+//! connection closes: slow readers meet backpressure instead of growing memory.
+//!
+//! ## Guarantees, for one connection
+//!
+//! - Callbacks never overlap; `on_bytes` calls come in arrival order.
+//! - No `on_bytes` before `on_connect` has returned.
+//! - `on_close` runs exactly once for every connection `on_connect` accepted, whatever
+//!   closed it: the peer, [`Caller::close`], an error, a timeout, a panic, a stop.
+//! - An error returned from `on_bytes` goes to `on_error`, then the connection closes.
+//! - A panic in a callback closes only that connection (`on_error` gets an
+//!   [`ErrorKind::Panic`] error). With `panic = "abort"` in your profile a panic ends the
+//!   process instead: there is nothing to catch.
+//! - Closing loses nothing: what was written is sent, then FIN, then unread input is
+//!   drained for up to [`ListenerConfig::drain_timeout`] before the socket is dropped, so
+//!   the peer reads every reply and a clean end of stream rather than a reset.
+//!
+//! # Errors and timeouts
+//!
+//! Every operation returns [`Error`], whose message names the operation and the address
+//! (`connect to localhost:3000: connection refused`), whose [`kind`](Error::kind) is for
+//! matching, and whose `source()` reaches the `std::io::Error`. A closed, reset or
+//! timed-out connection is an error value, never a panic or a hang. Client reads and
+//! writes time out after 300 s by default (Ballerina's defaults), see [`ClientConfig`].
+//!
+//! # Logging
+//!
+//! The crate logs through the [`log`](https://docs.rs/log) facade and never prints.
+//!
+//! | level | what |
+//! |---|---|
+//! | warn | refused or failed connections, accept errors being backed off, callback panics, errors passed to the default `on_error` |
+//! | debug | binds, connects, accepts, closes, stops |
+//! | trace | nothing yet; payload bytes never appear above it |
+#![forbid(unsafe_code)]
+
+mod accept;
+mod buffer;
+mod caller;
+mod client;
+mod client_config;
+mod connection;
+mod error;
+mod listener;
+mod listener_config;
+mod net;
+mod outbound;
+mod service;
+mod tracker;
+mod worker;
+
+pub use caller::Caller;
+pub use client::Client;
+pub use client_config::ClientConfig;
+pub use error::{Error, ErrorKind, Result};
+pub use listener::Listener;
+pub use listener_config::ListenerConfig;
+pub use service::{ConnectionService, Service};
+
+/// The main types can move between and be shared by threads.
+#[allow(dead_code)]
+fn assert_thread_safe() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Client>();
+    send_sync::<Listener>();
+    send_sync::<Caller>();
+    send_sync::<Error>();
+    send_sync::<ClientConfig>();
+    send_sync::<ListenerConfig>();
+}

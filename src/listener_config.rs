@@ -1,0 +1,222 @@
+//! `ListenerConfig`: the options of `Listener::bind_with`, every default in one `Default`
+//! impl, with the limits that keep a long-running server healthy.
+
+use std::time::Duration;
+
+use crate::connection::Settings;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Options for [`Listener::bind_with`](crate::Listener::bind_with), Ballerina's
+/// `ListenerConfiguration` plus the limits a server that runs for months needs.
+///
+/// Start from [`ListenerConfig::new`] (the defaults) and change what you need; each setter
+/// is named after its field and its doc ends with the default.
+///
+/// # Examples
+///
+/// ```
+/// use synctcp::{Listener, ListenerConfig};
+/// use std::time::Duration;
+///
+/// let config = ListenerConfig::new()
+///     .local_host("127.0.0.1")
+///     .max_connections(500)
+///     .idle_timeout(Some(Duration::from_secs(60)));
+/// let listener = Listener::bind_with(0, &config)?;
+/// assert!(listener.local_addr().ip().is_loopback());
+/// # Ok::<(), synctcp::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub(crate) local_host: Option<String>,
+    pub(crate) backlog: u32,
+    pub(crate) max_connections: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) write_timeout: Option<Duration>,
+    pub(crate) write_queue_bytes: usize,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) stack_size: usize,
+    pub(crate) read_buffer_size: usize,
+    pub(crate) nodelay: bool,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> ListenerConfig {
+        ListenerConfig {
+            local_host: None,
+            backlog: 1024,
+            max_connections: 10_000,
+            idle_timeout: None,
+            max_lifetime: None,
+            write_timeout: Some(Duration::from_secs(60)),
+            write_queue_bytes: 1024 * 1024,
+            drain_timeout: Duration::from_secs(2),
+            stack_size: 256 * 1024,
+            read_buffer_size: 64 * 1024,
+            nodelay: true,
+        }
+    }
+}
+
+/// The smallest stack we let a connection thread have: our own frames need a few KiB, and
+/// the callbacks need room too.
+const MIN_STACK: usize = 64 * 1024;
+
+impl ListenerConfig {
+    /// The defaults: all interfaces, backlog 1024, at most 10,000 connections, no idle
+    /// timeout or lifetime limit, 60 s write timeout, 1 MiB write queue, 2 s drain, 256 KiB
+    /// thread stacks, 64 KiB largest read, `TCP_NODELAY` on.
+    pub fn new() -> ListenerConfig {
+        ListenerConfig::default()
+    }
+
+    /// The local interface (host name or IP address) to listen on, as Ballerina's
+    /// `localHost`. `"127.0.0.1"` serves this machine only.
+    ///
+    /// Default: none, all interfaces (IPv6 and IPv4 where the system has IPv6, else IPv4).
+    pub fn local_host(mut self, host: impl Into<String>) -> ListenerConfig {
+        self.local_host = Some(host.into());
+        self
+    }
+
+    /// How many connections the operating system may hold complete but not yet accepted.
+    /// A burst of connects beyond it waits for SYN retransmits (a second or more). The
+    /// system caps it at `net.core.somaxconn`.
+    ///
+    /// Default: 1024 (`std::net` uses 128).
+    pub fn backlog(mut self, backlog: u32) -> ListenerConfig {
+        self.backlog = backlog;
+        self
+    }
+
+    /// The most connections served at once. At the limit the listener stops accepting
+    /// until one closes; new connects wait in the backlog meanwhile.
+    ///
+    /// Default: 10,000.
+    pub fn max_connections(mut self, max: usize) -> ListenerConfig {
+        self.max_connections = max;
+        self
+    }
+
+    /// Closes a connection that has had no traffic in either direction for this long: its
+    /// service's `on_error` gets an [`ErrorKind::Timeout`] error, then `on_close` runs.
+    /// A peer that sends one byte just before each deadline is not idle: bound it with
+    /// [`max_lifetime`](ListenerConfig::max_lifetime).
+    ///
+    /// Default: `None` (as in Ballerina: connections may stay idle forever).
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> ListenerConfig {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Closes every connection this long after it was accepted, whatever its traffic, as
+    /// the idle timeout does. The bound for peers that trickle bytes to stay just under
+    /// the idle timeout.
+    ///
+    /// Default: `None` (no limit).
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> ListenerConfig {
+        self.max_lifetime = lifetime;
+        self
+    }
+
+    /// How long a write may wait: for the peer to take any bytes, and for room in a full
+    /// write queue. When it expires the write fails with [`ErrorKind::Timeout`] and the
+    /// connection is closed (its `on_error` and `on_close` run). `None` waits forever.
+    ///
+    /// Default: `Some(60 s)`: a server should not hold a thread for minutes on a peer
+    /// that stopped reading.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> ListenerConfig {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// The most bytes each connection's write queue holds (bytes written from other
+    /// threads that the socket could not take at once). A writer that finds it full
+    /// waits, up to the write timeout. One write larger than this is queued piece by piece.
+    ///
+    /// Default: 1 MiB.
+    pub fn write_queue_bytes(mut self, bytes: usize) -> ListenerConfig {
+        self.write_queue_bytes = bytes;
+        self
+    }
+
+    /// When this side closes a connection, how long to keep reading (and discarding) the
+    /// peer's input after our FIN, waiting for its end of stream. Closing a socket with
+    /// unread input sends a reset, which can destroy replies the peer has not read yet.
+    ///
+    /// Default: 2 s.
+    pub fn drain_timeout(mut self, timeout: Duration) -> ListenerConfig {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// The stack size of each connection thread, which runs the service's callbacks.
+    /// Only the pages a thread touches cost memory; raise it for deeply recursive
+    /// callbacks. At least 64 KiB.
+    ///
+    /// Default: 256 KiB (Rust's default is 2 MiB).
+    pub fn stack_size(mut self, bytes: usize) -> ListenerConfig {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// The most bytes one read hands to `on_bytes`. Each connection's buffer starts at
+    /// 4 KiB and doubles up to this while reads fill it.
+    ///
+    /// Default: 64 KiB.
+    pub fn read_buffer_size(mut self, bytes: usize) -> ListenerConfig {
+        self.read_buffer_size = bytes;
+        self
+    }
+
+    /// Whether to set `TCP_NODELAY` on accepted connections, sending small replies at
+    /// once instead of batching them (Nagle's algorithm).
+    ///
+    /// Default: `true`.
+    pub fn nodelay(mut self, nodelay: bool) -> ListenerConfig {
+        self.nodelay = nodelay;
+        self
+    }
+
+    pub(crate) fn validate(&self, context: &str) -> Result<()> {
+        let invalid =
+            |message: String| Err(Error::with(ErrorKind::InvalidConfig, context, message));
+        for (name, value) in [
+            ("idle_timeout", self.idle_timeout),
+            ("max_lifetime", self.max_lifetime),
+            ("write_timeout", self.write_timeout),
+        ] {
+            if value == Some(Duration::ZERO) {
+                return invalid(format!(
+                    "{name} must be more than zero (use None for no limit)"
+                ));
+            }
+        }
+        let minimums: [(&str, usize, usize); 5] = [
+            ("backlog", self.backlog as usize, 1),
+            ("max_connections", self.max_connections, 1),
+            ("write_queue_bytes", self.write_queue_bytes, 1),
+            ("read_buffer_size", self.read_buffer_size, 1),
+            ("stack_size", self.stack_size, MIN_STACK),
+        ];
+        for (name, value, min) in minimums {
+            if value < min {
+                return invalid(format!("{name} must be at least {min}"));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            write_timeout: self.write_timeout,
+            idle_timeout: self.idle_timeout,
+            max_lifetime: self.max_lifetime,
+            drain_timeout: self.drain_timeout,
+            write_queue_bytes: self.write_queue_bytes,
+            read_buffer_size: self.read_buffer_size,
+            stack_size: self.stack_size,
+        }
+    }
+}

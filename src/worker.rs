@@ -1,0 +1,304 @@
+//! The connection thread, one per accepted connection. It runs `on_connect`, then reads
+//! and calls `on_bytes` for each piece in arrival order, writing replies back; at the end it
+//! closes in order — `on_error` if something failed, flush, FIN, `on_close` (exactly once),
+//! then drain the peer's input. Every callback is guarded: a panic closes this connection only.
+
+use std::any::Any;
+use std::io::{self, Read};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::caller::Caller;
+use crate::connection::Connection;
+use crate::error::{Error, ErrorKind};
+use crate::service::{ConnectionService, DynService};
+
+/// The read buffer starts this small and doubles (up to the configured size) while reads
+/// fill it, so an idle connection costs little memory and a bulk one reads in big pieces.
+const INITIAL_READ_BUFFER: usize = 4 * 1024;
+
+/// How a connection's serving ended, which decides how it is closed.
+#[derive(Debug)]
+enum End {
+    /// The peer closed its side (end of stream): send what is queued, then FIN.
+    PeerClosed,
+    /// A close was asked for on this side. `eof`: the peer's end of stream was seen already.
+    Local { eof: bool },
+    /// Something failed; `on_error` runs. `usable`: the socket still works, so what is
+    /// queued is sent and the close is orderly.
+    Failed { error: Error, usable: bool },
+    /// Closed by force (a stop): nothing more is sent.
+    Forced,
+}
+
+/// The body of a connection thread.
+pub(crate) fn run(conn: &Arc<Connection>, service: &dyn DynService) {
+    conn.set_owner(std::thread::current().id());
+    let caller = Caller::new(conn);
+    log::debug!(
+        "connection {} accepted from {} on {}",
+        conn.id,
+        conn.peer,
+        conn.local
+    );
+    let accepted = guarded(conn, "on_connect", || service.on_connect(&caller)).and_then(|r| r);
+    match accepted {
+        Ok(mut handler) => {
+            let end = serve(conn, &caller, handler.as_mut());
+            if let End::Failed { error, .. } = &end {
+                log::debug!("connection {}: {error}", conn.id);
+                let _ = guarded(conn, "on_error", || handler.on_error(&caller, error))
+                    .map_err(|e| log::warn!("{e}"));
+            }
+            let drain = shut(conn, &end);
+            let _ = guarded(conn, "on_close", || handler.on_close(&caller))
+                .map_err(|e| log::warn!("{e}"));
+            if drain {
+                drain_input(conn);
+            }
+        }
+        Err(err) => {
+            log::warn!("connection {} from {} refused: {err}", conn.id, conn.peer);
+            if shut(conn, &End::Local { eof: false }) {
+                drain_input(conn);
+            }
+        }
+    }
+    conn.out.stop_writer();
+    log::debug!("connection {} from {} closed", conn.id, conn.peer);
+}
+
+/// Reads and dispatches until the connection ends.
+fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionService) -> End {
+    let max = conn.settings.read_buffer_size.max(1);
+    let mut buf = vec![0u8; INITIAL_READ_BUFFER.min(max)];
+    let mut timer = ReadTimer::new(conn);
+    conn.touch();
+    if !conn.leave_callback() {
+        return End::Local { eof: false }; // closed during on_connect
+    }
+    let mut after_timeout = false;
+    loop {
+        if let Err(e) = timer.arm(conn, after_timeout) {
+            return failed(
+                conn,
+                Error::io(format!("read from {}", conn.peer), e),
+                false,
+            );
+        }
+        let n = match (&conn.stream).read(&mut buf) {
+            Ok(0) => return end_of_stream(conn),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if is_timeout(&e) && timer.is_armed() => {
+                if let Some(error) = timer.expired(conn) {
+                    return failed(conn, error, true);
+                }
+                after_timeout = true;
+                continue;
+            }
+            Err(e) => return read_error(conn, e),
+        };
+        after_timeout = false;
+        conn.touch();
+        if !conn.enter_callback() {
+            // A close began while we waited: these bytes are part of the drain.
+            return End::Local { eof: false };
+        }
+        let outcome = guarded(conn, "on_bytes", || handler.on_bytes(caller, &buf[..n]));
+        let end = match outcome {
+            Ok(Ok(Some(reply))) => match conn.out.write(conn, &reply, true) {
+                Ok(()) => None,
+                Err(err) => Some(failed(conn, err, false)),
+            },
+            Ok(Ok(None)) => None,
+            Ok(Err(err)) | Err(err) => Some(failed(conn, err, true)),
+        };
+        if let Some(end) = end {
+            return end;
+        }
+        if n == buf.len() && buf.len() < max {
+            buf.resize((buf.len() * 2).min(max), 0);
+        }
+        if !conn.leave_callback() {
+            return End::Local { eof: false };
+        }
+    }
+}
+
+/// A failure, preferring the first write failure recorded on the connection (it says
+/// why a forced close happened). A close by a stop is not a failure.
+fn failed(conn: &Connection, error: Error, usable: bool) -> End {
+    match conn.out.take_failure(conn) {
+        Some(first) => End::Failed {
+            error: first,
+            usable: false,
+        },
+        None if conn.is_forced() => End::Forced,
+        None => End::Failed { error, usable },
+    }
+}
+
+fn end_of_stream(conn: &Connection) -> End {
+    if let Some(first) = conn.out.take_failure(conn) {
+        return End::Failed {
+            error: first,
+            usable: false,
+        };
+    }
+    if conn.is_forced() {
+        End::Forced
+    } else if conn.is_closing() {
+        End::Local { eof: true }
+    } else {
+        End::PeerClosed
+    }
+}
+
+fn read_error(conn: &Connection, e: io::Error) -> End {
+    if conn.is_closing() && !conn.is_forced() {
+        // The peer reset while we were closing (a failed write would have forced the
+        // close): nothing left to report or send.
+        return End::Local { eof: true };
+    }
+    failed(
+        conn,
+        Error::io(format!("read from {}", conn.peer), e),
+        false,
+    )
+}
+
+/// Closes our side as `end` requires: what is queued is sent, then FIN. Returns whether the
+/// input should then be drained (read and discarded for up to the drain timeout), so that
+/// dropping the socket never answers unread input with a reset.
+fn shut(conn: &Connection, end: &End) -> bool {
+    let (flush, drain) = match end {
+        End::PeerClosed => (true, false),
+        End::Local { eof } => (true, !eof),
+        End::Failed { usable, .. } => (*usable, *usable),
+        End::Forced => (false, false),
+    };
+    conn.begin_closing();
+    if flush {
+        let deadline = conn.settings.write_timeout.map(|t| Instant::now() + t);
+        if let Err(err) = conn.out.flush_and_shut(conn, deadline) {
+            log::warn!("connection {}: {err}; closing at once", conn.id);
+            conn.force_close();
+            return false;
+        }
+    }
+    drain
+}
+
+fn drain_input(conn: &Connection) {
+    let deadline = Instant::now() + conn.settings.drain_timeout;
+    let mut scratch = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || conn.stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match (&conn.stream).read(&mut scratch) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        }
+    }
+}
+
+/// Keeps the socket's read timeout at what the idle timeout and the lifetime allow.
+struct ReadTimer {
+    idle: Option<Duration>,
+    ends: Option<Instant>,
+    /// What `SO_RCVTIMEO` is set to now, to avoid a system call per read.
+    current: Option<Duration>,
+}
+
+impl ReadTimer {
+    fn new(conn: &Connection) -> ReadTimer {
+        ReadTimer {
+            idle: conn.settings.idle_timeout,
+            ends: conn.settings.max_lifetime.map(|t| conn.born() + t),
+            current: None,
+        }
+    }
+
+    fn is_armed(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Sets the read timeout for the next read. Right after a timeout that was not yet
+    /// the idle limit (writes kept the connection busy), only the rest of it is waited.
+    fn arm(&mut self, conn: &Connection, after_timeout: bool) -> io::Result<()> {
+        let mut wanted = self.idle.map(|idle| {
+            if after_timeout {
+                idle.saturating_sub(conn.idle_for())
+            } else {
+                idle
+            }
+        });
+        if let Some(ends) = self.ends {
+            let left = ends.saturating_duration_since(Instant::now());
+            wanted = Some(wanted.map_or(left, |w| w.min(left)));
+        }
+        // A zero timeout means "block forever" to the OS; never ask for it.
+        let wanted = wanted.map(|w| w.max(Duration::from_millis(1)));
+        if wanted != self.current {
+            conn.stream.set_read_timeout(wanted)?;
+            self.current = wanted;
+        }
+        Ok(())
+    }
+
+    /// The error to report if a limit has been reached.
+    fn expired(&self, conn: &Connection) -> Option<Error> {
+        let context = format!("read from {}", conn.peer);
+        if let Some(ends) = self.ends {
+            if Instant::now() >= ends {
+                let message = format!(
+                    "connection reached its max_lifetime of {:?}",
+                    ends - conn.born()
+                );
+                return Some(Error::with(ErrorKind::Timeout, context, message));
+            }
+        }
+        match self.idle {
+            Some(idle) if conn.idle_for() >= idle => Some(Error::with(
+                ErrorKind::Timeout,
+                context,
+                format!("no traffic for the idle_timeout of {idle:?}"),
+            )),
+            _ => None,
+        }
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// Runs a callback, turning a panic into an error of kind `Panic`.
+fn guarded<T>(conn: &Connection, callback: &str, f: impl FnOnce() -> T) -> Result<T, Error> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        Error::with(
+            ErrorKind::Panic,
+            format!("{callback} for connection {} from {}", conn.id, conn.peer),
+            format!("panicked: {}", panic_message(payload.as_ref())),
+        )
+    })
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a non-string payload".to_string()
+    }
+}

@@ -1,0 +1,110 @@
+//! The caller handle: writes and closes from other threads, ordering, and what happens
+//! after the connection is gone.
+
+mod common;
+
+use std::sync::mpsc;
+use std::thread;
+
+use common::*;
+use synctcp::{Caller, ErrorKind, Listener};
+
+/// A listener whose on_connect hands each caller to the test, and echoes.
+fn handing_out_callers() -> (Listener, mpsc::Receiver<Caller>) {
+    let (tx, rx) = mpsc::channel();
+    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+    listener
+        .attach(move |caller: &Caller| {
+            let _ = tx.send(caller.clone());
+            Ok(Echo)
+        })
+        .unwrap();
+    listener.start().unwrap();
+    (listener, rx)
+}
+
+#[test]
+fn a_caller_used_after_its_connection_closed_returns_closed() {
+    let (listener, events) = probe_listener(loopback());
+    let mut client = connect(&listener);
+    let Event::Connect(caller) = next(&events) else {
+        panic!("expected a connect")
+    };
+    client.close().unwrap();
+    wait_event(&events, |e| matches!(e, Event::Close(_)));
+
+    let from_elsewhere = thread::spawn(move || {
+        let err = caller.write_bytes(b"too late").unwrap_err();
+        caller.close(); // does nothing, never panics
+        (err.kind(), err.to_string(), caller.is_closed())
+    });
+    let (kind, text, closed) = from_elsewhere.join().unwrap();
+    assert_eq!(kind, ErrorKind::Closed);
+    assert!(text.starts_with("write to 127.0.0.1:"), "{text}");
+    assert!(closed);
+}
+
+#[test]
+fn writes_from_another_thread_arrive_in_order() {
+    let (listener, callers) = handing_out_callers();
+    let mut client = connect(&listener);
+    let caller = callers.recv_timeout(WAIT).unwrap();
+    let writer = thread::spawn(move || {
+        for i in 0..2000u32 {
+            caller.write_bytes(format!("{i:05}\n").as_bytes()).unwrap();
+        }
+    });
+    let all = client.read_bytes_exact(2000 * 6).unwrap();
+    writer.join().unwrap();
+    let expected: Vec<u8> = (0..2000u32)
+        .flat_map(|i| format!("{i:05}\n").into_bytes())
+        .collect();
+    assert_eq!(all, expected);
+}
+
+#[test]
+fn writes_from_many_threads_are_never_interleaved() {
+    // Each write is 100 KiB, larger than one queue piece: it must still arrive whole.
+    const WRITES: usize = 20;
+    const SIZE: usize = 100 * 1024;
+    let (listener, callers) = handing_out_callers();
+    let mut client = connect(&listener);
+    let caller = callers.recv_timeout(WAIT).unwrap();
+    let writers: Vec<_> = (0..4u8)
+        .map(|t| {
+            let caller = caller.clone();
+            thread::spawn(move || {
+                for _ in 0..WRITES {
+                    caller.write_bytes(&vec![b'a' + t; SIZE]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for _ in 0..4 * WRITES {
+        let block = client.read_bytes_exact(SIZE).unwrap();
+        assert!(block.iter().all(|&b| b == block[0]), "a write was split");
+    }
+    for writer in writers {
+        writer.join().unwrap();
+    }
+}
+
+#[test]
+fn closing_from_another_thread_ends_the_connection_cleanly() {
+    let (listener, events) = probe_listener(loopback());
+    let mut client = connect(&listener);
+    let Event::Connect(caller) = next(&events) else {
+        panic!("expected a connect")
+    };
+    let writes = thread::spawn(move || {
+        caller.write_bytes(b"last words").unwrap();
+        caller.close();
+        caller.write_bytes(b"after close").unwrap_err().kind()
+    });
+    assert_eq!(writes.join().unwrap(), ErrorKind::Closed);
+    // Everything written before the close arrives, then a clean end of stream. The
+    // service's on_close runs once the peer answers our FIN with its own.
+    assert_eq!(read_to_end(&mut client).unwrap(), b"last words");
+    client.close().unwrap();
+    wait_event(&events, |e| matches!(e, Event::Close(_)));
+}

@@ -1,0 +1,217 @@
+//! The client: Ballerina's client scenarios (echo, invalid local interface, read timeout)
+//! and what we add (exact reads that survive timeouts, Read/Write, IPv6, clear errors).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::time::{Duration, Instant};
+
+use common::*;
+use synctcp::{Client, ClientConfig, ErrorKind};
+
+#[test]
+fn client_echo() {
+    // Ballerina: write "Hello Ballerina Echo from client", read it back.
+    let listener = echo_listener();
+    let mut client = connect(&listener);
+    let message = b"Hello Ballerina Echo from client";
+    client.write_bytes(message).unwrap();
+    assert_eq!(client.read_bytes_exact(message.len()).unwrap(), message);
+    client.close().unwrap();
+}
+
+#[test]
+fn invalid_local_interface_fails_at_connect() {
+    // Ballerina: localHost = "invalid" fails at init.
+    let listener = echo_listener();
+    let port = listener.local_addr().port();
+    for local in ["invalid", "203.0.113.1"] {
+        let config = ClientConfig::new().local_host(local);
+        let err = Client::connect_with("127.0.0.1", port, &config).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{local}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("connect to 127.0.0.1:{port}: ")),
+            "{text}"
+        );
+        assert!(text.contains(local), "{text}");
+    }
+}
+
+#[test]
+fn local_host_is_bound_before_connecting() {
+    let listener = echo_listener();
+    let config = ClientConfig::new().local_host("127.0.0.1");
+    let client = Client::connect_with("127.0.0.1", listener.local_addr().port(), &config).unwrap();
+    assert_eq!(client.local_addr().ip().to_string(), "127.0.0.1");
+}
+
+#[test]
+fn read_times_out_against_a_discarding_server() {
+    // Ballerina: the server discards input; timeout = 0.1 s; readBytes fails.
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let config = ClientConfig::new().timeout(Some(Duration::from_millis(100)));
+    let mut client = Client::connect_with("127.0.0.1", port, &config).unwrap();
+    let (mut peer, _) = server.accept().unwrap();
+    client.write_bytes(b"discard me").unwrap();
+    let mut sink = [0u8; 10];
+    peer.read_exact(&mut sink).unwrap();
+
+    let started = Instant::now();
+    let err = client.read_bytes().unwrap_err();
+    let waited = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        waited >= Duration::from_millis(90),
+        "gave up after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(5), "took {waited:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("read from 127.0.0.1:{port}")),
+        "{err}"
+    );
+}
+
+#[test]
+fn exact_read_keeps_what_arrived_before_a_timeout() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let config = ClientConfig::new().timeout(Some(Duration::from_millis(100)));
+    let mut client = Client::connect_with("127.0.0.1", port, &config).unwrap();
+    let (mut peer, _) = server.accept().unwrap();
+
+    peer.write_all(b"01234").unwrap();
+    let err = client.read_bytes_exact(10).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout);
+    peer.write_all(b"56789tail").unwrap();
+    assert_eq!(client.read_bytes_exact(10).unwrap(), b"0123456789");
+    assert_eq!(client.read_bytes_exact(4).unwrap(), b"tail");
+}
+
+#[test]
+fn exact_read_reports_a_short_stream_as_closed() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = connect_port(server.local_addr().unwrap().port());
+    let (mut peer, _) = server.accept().unwrap();
+    peer.write_all(b"abc").unwrap();
+    drop(peer);
+    let err = client.read_bytes_exact(8).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed);
+    assert!(err.to_string().contains("after 3 of 8 bytes"), "{err}");
+    // Reading again keeps saying so, without blocking.
+    assert_eq!(client.read_bytes().unwrap(), b"abc");
+    assert_eq!(client.read_bytes().unwrap_err().kind(), ErrorKind::Closed);
+}
+
+#[test]
+fn refused_connection_names_the_address() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = Client::connect("127.0.0.1", port).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(
+        err.to_string(),
+        format!("connect to 127.0.0.1:{port}: connection refused")
+    );
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[test]
+fn unknown_host_is_host_not_found() {
+    let err = Client::connect("no-such-host.invalid", 80).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostNotFound, "{err}");
+    assert!(err
+        .to_string()
+        .starts_with("connect to no-such-host.invalid:80: "));
+}
+
+#[test]
+fn zero_timeouts_are_rejected() {
+    let config = ClientConfig::new().timeout(Some(Duration::ZERO));
+    let err = Client::connect_with("127.0.0.1", 9, &config).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(
+        err.to_string().contains("timeout must be more than zero"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hostnames_ipv4_and_ipv6_connect() {
+    let listener = echo_listener_with(synctcp::ListenerConfig::new()); // all interfaces
+    let port = listener.local_addr().port();
+    let mut hosts = vec!["localhost", "127.0.0.1"];
+    if TcpListener::bind("[::1]:0").is_ok() {
+        hosts.push("::1");
+        hosts.push("[::1]");
+    }
+    for host in hosts {
+        let mut client = Client::connect_with(host, port, &client_config())
+            .unwrap_or_else(|e| panic!("{host}: {e}"));
+        client.write_bytes(host.as_bytes()).unwrap();
+        assert_eq!(
+            client.read_bytes_exact(host.len()).unwrap(),
+            host.as_bytes()
+        );
+    }
+}
+
+#[test]
+fn close_is_idempotent_and_later_calls_fail_closed() {
+    let listener = echo_listener();
+    let mut client = connect(&listener);
+    client.close().unwrap();
+    client.close().unwrap();
+    let err = client.write_bytes(b"x").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed);
+    assert_eq!(client.read_bytes().unwrap_err().kind(), ErrorKind::Closed);
+}
+
+#[test]
+fn writing_to_a_reset_connection_is_an_error_not_a_panic() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = connect_port(server.local_addr().unwrap().port());
+    let (peer, _) = server.accept().unwrap();
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer); // RST
+    let deadline = Instant::now() + WAIT;
+    let err = loop {
+        match client.write_bytes(&[0u8; 1024]) {
+            Ok(()) => assert!(Instant::now() < deadline, "writes kept succeeding"),
+            Err(err) => break err,
+        }
+    };
+    assert!(
+        matches!(err.kind(), ErrorKind::Reset | ErrorKind::Closed),
+        "{err}"
+    );
+}
+
+#[test]
+fn read_and_write_traits_compose_with_std() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = connect_port(server.local_addr().unwrap().port());
+    let (mut peer, _) = server.accept().unwrap();
+    peer.write_all(b"first line\nsecond line\n").unwrap();
+    peer.shutdown(Shutdown::Write).unwrap();
+
+    let mut lines = BufReader::new(&mut client).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "first line");
+    assert_eq!(lines.next().unwrap().unwrap(), "second line");
+    assert!(lines.next().is_none());
+    drop(lines);
+
+    std::io::copy(&mut &b"copied"[..], &mut client).unwrap();
+    client.flush().unwrap();
+    let mut got = [0u8; 6];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"copied");
+}

@@ -1,0 +1,175 @@
+//! Helpers shared by the integration tests: loopback listeners, an echo service, a service
+//! that reports every callback on a channel, and bounded waits.
+#![allow(dead_code, unreachable_pub)]
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use synctcp::{
+    Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Listener, ListenerConfig,
+};
+
+/// The bound on every wait in the tests: generous, so a busy machine does not fail them.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A listener config that serves loopback only.
+pub fn loopback() -> ListenerConfig {
+    ListenerConfig::new().local_host("127.0.0.1")
+}
+
+/// Writes back whatever arrives.
+pub struct Echo;
+
+impl ConnectionService for Echo {
+    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+        Ok(Some(Cow::Borrowed(data)))
+    }
+}
+
+/// A started loopback listener with an echo service.
+pub fn echo_listener() -> Listener {
+    echo_listener_with(loopback())
+}
+
+pub fn echo_listener_with(config: ListenerConfig) -> Listener {
+    let mut listener = Listener::bind_with(0, &config).expect("bind");
+    listener.attach(|_: &Caller| Ok(Echo)).expect("attach");
+    listener.start().expect("start");
+    listener
+}
+
+/// Client timeouts for tests: a read or write that hangs fails the test after [`WAIT`].
+pub fn client_config() -> ClientConfig {
+    ClientConfig::new()
+        .timeout(Some(WAIT))
+        .write_timeout(Some(WAIT))
+}
+
+/// A client connected to `listener` over IPv4 loopback.
+pub fn connect(listener: &Listener) -> Client {
+    connect_port(listener.local_addr().port())
+}
+
+/// A client connected to 127.0.0.1:`port`.
+pub fn connect_port(port: u16) -> Client {
+    Client::connect_with("127.0.0.1", port, &client_config()).expect("connect")
+}
+
+/// One callback, as seen by a [`Probe`].
+#[derive(Debug, Clone)]
+pub enum Event {
+    Connect(Caller),
+    Bytes(u64, Vec<u8>),
+    Error(u64, ErrorKind, String),
+    Close(u64),
+}
+
+impl Event {
+    pub fn id(&self) -> u64 {
+        match self {
+            Event::Connect(caller) => caller.id(),
+            Event::Bytes(id, _) | Event::Error(id, ..) | Event::Close(id) => *id,
+        }
+    }
+}
+
+/// A connection service that reports every callback on a channel and echoes; the input
+/// `fail` makes `on_bytes` return an error and `panic` makes it panic.
+pub struct Probe {
+    events: Sender<Event>,
+}
+
+impl ConnectionService for Probe {
+    fn on_bytes<'a>(
+        &mut self,
+        caller: &Caller,
+        data: &'a [u8],
+    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+        let _ = self.events.send(Event::Bytes(caller.id(), data.to_vec()));
+        match data {
+            b"fail" => Err(Error::new(ErrorKind::Other, "asked to fail")),
+            b"panic" => panic!("asked to panic"),
+            _ => Ok(Some(Cow::Borrowed(data))),
+        }
+    }
+
+    fn on_error(&mut self, caller: &Caller, err: &Error) {
+        let _ = self
+            .events
+            .send(Event::Error(caller.id(), err.kind(), err.to_string()));
+    }
+
+    fn on_close(&mut self, caller: &Caller) {
+        let _ = self.events.send(Event::Close(caller.id()));
+    }
+}
+
+/// A started loopback listener whose connections report to the returned channel.
+pub fn probe_listener(config: ListenerConfig) -> (Listener, Receiver<Event>) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut listener = Listener::bind_with(0, &config).expect("bind");
+    listener
+        .attach(move |caller: &Caller| {
+            let _ = tx.send(Event::Connect(caller.clone()));
+            Ok(Probe { events: tx.clone() })
+        })
+        .expect("attach");
+    listener.start().expect("start");
+    (listener, rx)
+}
+
+/// The next event, failing the test if none comes within [`WAIT`].
+pub fn next(events: &Receiver<Event>) -> Event {
+    events
+        .recv_timeout(WAIT)
+        .expect("no event within the wait bound")
+}
+
+/// Skips events until one matches, within [`WAIT`].
+pub fn wait_event(events: &Receiver<Event>, what: impl Fn(&Event) -> bool) -> Event {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match events.recv_timeout(left) {
+            Ok(event) if what(&event) => return event,
+            Ok(_) => continue,
+            Err(_) => panic!("the expected event did not come within {WAIT:?}"),
+        }
+    }
+}
+
+/// Polls `condition` until it holds, failing the test after `bound`. For conditions no
+/// channel reports (thread and descriptor counts in `/proc`).
+pub fn wait_until(bound: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + bound;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not true within {bound:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Threads of this process.
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+/// Open file descriptors of this process.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// Reads from `client` until end of stream, returning everything read.
+pub fn read_to_end(client: &mut Client) -> Result<Vec<u8>, Error> {
+    let mut all = Vec::new();
+    loop {
+        match client.read_bytes() {
+            Ok(bytes) => all.extend_from_slice(&bytes),
+            Err(e) if e.kind() == ErrorKind::Closed => return Ok(all),
+            Err(e) => return Err(e),
+        }
+    }
+}

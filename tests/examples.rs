@@ -1,0 +1,168 @@
+//! The examples, run as the programs they are: quickstart, echo_server with echo_client,
+//! and chat_server with three clients.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use common::*;
+use synctcp::Client;
+
+/// The path of a built example (cargo test builds the examples next to the test binaries).
+fn example(name: &str) -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let path = deps
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(path.exists(), "{} is not built", path.display());
+    path
+}
+
+/// A running example, killed when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a server example on port 0 and reads the port from its `listening on` line.
+fn start_server(name: &str) -> (Running, u16) {
+    let mut child = Command::new(example(name))
+        .arg("0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+    (running, port)
+}
+
+fn run(name: &str, args: &[&str]) -> Output {
+    Command::new(example(name)).args(args).output().unwrap()
+}
+
+#[test]
+fn quickstart_echoes_and_exits_zero() {
+    let out = run("quickstart", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("client: received \"Hello Ballerina\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("server: stopped"), "{stdout}");
+}
+
+#[test]
+fn echo_client_talks_to_echo_server() {
+    let (_server, port) = start_server("echo_server");
+    let out = run(
+        "echo_client",
+        &["127.0.0.1", &port.to_string(), "Hello Ballerina"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello Ballerina\n");
+}
+
+#[test]
+fn echo_client_reports_bad_input_with_exit_codes() {
+    let usage = run("echo_client", &[]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("usage: echo_client HOST PORT MESSAGE"));
+
+    let bad_port = run("echo_client", &["127.0.0.1", "http", "x"]);
+    assert_eq!(bad_port.status.code(), Some(2));
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let refused = run("echo_client", &["127.0.0.1", &port.to_string(), "x"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!("connect to 127.0.0.1:{port}: connection refused")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn chat_server_broadcasts_numbered_lines_to_three_clients() {
+    let (_server, port) = start_server("chat_server");
+    let mut clients: Vec<Client> = (0..3).map(|_| connect_port(port)).collect();
+    for client in &mut clients {
+        let welcome = read_line(client);
+        assert!(
+            welcome.starts_with("Welcome to the chat server!"),
+            "{welcome}"
+        );
+    }
+    clients[0].write_bytes(b"hello all\n").unwrap();
+    for client in &mut clients {
+        assert_eq!(read_line(client), "Message #1: hello all\n");
+    }
+    // Empty lines are skipped; a line split across writes is put back together.
+    clients[1].write_bytes(b"a\n\r\n").unwrap();
+    clients[1].write_bytes(b"par").unwrap();
+    clients[2].write_bytes(b"from three\n").unwrap();
+    clients[1].write_bytes(b"tial\n").unwrap();
+    let mut seen = Vec::new();
+    for client in &mut clients {
+        let lines: Vec<String> = (0..3).map(|_| read_line(client)).collect();
+        seen.push(lines);
+    }
+    assert!(
+        seen.iter().all(|lines| lines == &seen[0]),
+        "everyone sees one order: {seen:?}"
+    );
+    let mut texts: Vec<&str> = seen[0]
+        .iter()
+        .map(|l| l.split_once(": ").unwrap().1)
+        .collect();
+    texts.sort_unstable();
+    assert_eq!(texts, ["a\n", "from three\n", "partial\n"]);
+    assert!(seen[0][2].starts_with("Message #4: "));
+
+    // A client that leaves is removed; the others still chat.
+    clients.remove(0).close().unwrap();
+    clients[0].write_bytes(b"still here\n").unwrap();
+    for client in &mut clients {
+        assert_eq!(read_line(client), "Message #5: still here\n");
+    }
+}
+
+/// Reads one line (up to and including `\n`) from a client, byte by byte.
+fn read_line(client: &mut Client) -> String {
+    let mut line = Vec::new();
+    while !line.ends_with(b"\n") {
+        line.extend(client.read_bytes_exact(1).unwrap());
+        assert!(line.len() < 10_000, "no newline");
+    }
+    String::from_utf8(line).unwrap()
+}
