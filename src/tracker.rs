@@ -52,13 +52,15 @@ impl Tracker {
         body: impl FnOnce(&Arc<Connection>) + Send + 'static,
     ) -> io::Result<()> {
         let mut st = self.lock();
-        let guard = Finished {
-            tracker: Arc::clone(self),
-            id: conn.id,
-        };
+        let tracker = Arc::clone(self);
         let thread_conn = Arc::clone(&conn);
         let handle = builder.spawn(move || {
-            let _guard = guard; // unregisters even if `body` unwinds
+            // Made on the new thread, so that a failed spawn (which drops this closure
+            // unrun) unregisters nothing; unregisters even if `body` unwinds.
+            let _finished = Finished {
+                tracker,
+                id: thread_conn.id,
+            };
             body(&thread_conn);
         })?;
         st.live.insert(

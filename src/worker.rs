@@ -102,6 +102,10 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
         };
         after_timeout = false;
         conn.touch();
+        if let Some(error) = timer.lifetime_over(conn) {
+            // A peer that never lets a read time out still meets its lifetime.
+            return failed(conn, error, true);
+        }
         if !conn.enter_callback() {
             // A close began while we waited: these bytes are part of the drain.
             return End::Local { eof: false };
@@ -252,18 +256,29 @@ impl ReadTimer {
         Ok(())
     }
 
+    /// The error to report if the lifetime is over.
+    fn lifetime_over(&self, conn: &Connection) -> Option<Error> {
+        let ends = self.ends?;
+        if Instant::now() < ends {
+            return None;
+        }
+        let message = format!(
+            "connection reached its max_lifetime of {:?}",
+            ends - conn.born()
+        );
+        Some(Error::with(
+            ErrorKind::Timeout,
+            format!("read from {}", conn.peer),
+            message,
+        ))
+    }
+
     /// The error to report if a limit has been reached.
     fn expired(&self, conn: &Connection) -> Option<Error> {
-        let context = format!("read from {}", conn.peer);
-        if let Some(ends) = self.ends {
-            if Instant::now() >= ends {
-                let message = format!(
-                    "connection reached its max_lifetime of {:?}",
-                    ends - conn.born()
-                );
-                return Some(Error::with(ErrorKind::Timeout, context, message));
-            }
+        if let Some(error) = self.lifetime_over(conn) {
+            return Some(error);
         }
+        let context = format!("read from {}", conn.peer);
         match self.idle {
             Some(idle) if conn.idle_for() >= idle => Some(Error::with(
                 ErrorKind::Timeout,
