@@ -3,55 +3,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::*;
 use synctcp::Client;
 
-/// The path of a built example (cargo test builds the examples next to the test binaries).
-fn example(name: &str) -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let path = deps
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
-    assert!(path.exists(), "{} is not built", path.display());
-    path
-}
-
-/// A running example, killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts a server example on port 0 and reads the port from its `listening on` line.
+/// Starts a server example on port 0.
 fn start_server(name: &str) -> (Running, u16) {
-    let mut child = Command::new(example(name))
-        .arg("0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"));
-    let port = addr.rsplit(':').next().unwrap().parse().unwrap();
-    (running, port)
+    let mut command = Command::new(example(name));
+    command.arg("0");
+    start_example(command)
 }
 
 fn run(name: &str, args: &[&str]) -> Output {

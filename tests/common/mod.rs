@@ -3,6 +3,9 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::borrow::Cow;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -172,4 +175,47 @@ pub fn read_to_end(client: &mut Client) -> Result<Vec<u8>, Error> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The path of a built example (cargo test builds the examples next to the test binaries).
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name);
+    assert!(path.exists(), "{} is not built", path.display());
+    path
+}
+
+/// A running child process, killed when dropped.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a server example and reads its port from its first line, `listening on HOST:PORT`.
+pub fn start_example(mut command: Command) -> (Running, u16) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+    (running, port)
 }

@@ -1,0 +1,93 @@
+//! Limits: never more than `max_connections` served at once, the rest served as slots
+//! free; a failed thread spawn closes that one connection and the listener goes on.
+
+mod common;
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use synctcp::{Caller, ConnectionService, Error, ErrorKind, Listener};
+
+/// Echoes, and counts connections served at once (from on_connect to on_close).
+struct Counted {
+    now: Arc<AtomicUsize>,
+}
+
+impl ConnectionService for Counted {
+    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+        Ok(Some(Cow::Borrowed(data)))
+    }
+    fn on_close(&mut self, _: &Caller) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn never_more_than_max_connections_at_once() {
+    const K: usize = 3;
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (connected_tx, connected) = crossbeam_channel::unbounded();
+    let mut listener = Listener::bind_with(0, &loopback().max_connections(K)).unwrap();
+    let (n, p) = (Arc::clone(&now), Arc::clone(&peak));
+    listener
+        .attach(move |_: &Caller| {
+            let current = n.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(current, Ordering::SeqCst);
+            let _ = connected_tx.send(());
+            Ok(Counted {
+                now: Arc::clone(&n),
+            })
+        })
+        .unwrap();
+    listener.start().unwrap();
+
+    // K + 5 clients connect at once; the kernel completes every handshake (backlog).
+    let mut clients: Vec<_> = (0..K + 5).map(|_| connect(&listener)).collect();
+    for client in &mut clients {
+        client.write_bytes(b"hi").unwrap();
+    }
+    for _ in 0..K {
+        connected.recv_timeout(WAIT).unwrap();
+    }
+    // At the limit nobody else is served...
+    assert!(connected.recv_timeout(Duration::from_millis(300)).is_err());
+    assert_eq!(listener.connection_count(), K);
+
+    // ...and each close lets one more in. The backlog is first in, first out: close the
+    // clients in the order they connected.
+    for (i, mut client) in clients.into_iter().enumerate() {
+        assert_eq!(client.read_bytes_exact(2).unwrap(), b"hi");
+        client.close().unwrap();
+        if i + K < K + 5 {
+            connected.recv_timeout(WAIT).unwrap();
+        }
+        assert!(listener.connection_count() <= K);
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), K);
+    listener.graceful_stop(Duration::from_secs(5)).unwrap();
+}
+
+#[test]
+fn a_failed_thread_spawn_closes_that_connection_and_the_listener_goes_on() {
+    // No system gives a thread a 16 TiB stack: every spawn fails, as when out of memory.
+    let config = loopback().stack_size(1 << 44);
+    let mut listener = Listener::bind_with(0, &config).unwrap();
+    listener.attach(|_: &Caller| Ok(Echo)).unwrap();
+    listener.start().unwrap();
+    for _ in 0..3 {
+        let mut client = connect(&listener);
+        // The connection is closed instead of left hanging.
+        let err = client.read_bytes().unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::Closed | ErrorKind::Reset),
+            "{err}"
+        );
+    }
+    assert!(listener.is_running());
+    assert_eq!(listener.connection_count(), 0);
+    listener.graceful_stop(Duration::from_secs(5)).unwrap();
+}
