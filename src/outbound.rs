@@ -49,7 +49,7 @@ pub(crate) struct Outbound {
     /// `state`).
     order: Mutex<()>,
     state: Mutex<State>,
-    /// Signalled whenever `queued` shrinks or `busy` clears.
+    /// Signalled whenever `queued` shrinks, `busy` clears or the queue is discarded.
     changed: Condvar,
 }
 
@@ -63,6 +63,8 @@ struct State {
     shut: bool,
     /// Queued bytes are to be dropped, not sent.
     discard: bool,
+    /// Threads waiting on `changed`.
+    waiters: usize,
     /// The first write failure; later writers get a copy, the connection thread the original.
     failure: Option<Error>,
     writer: Option<WriterThread>,
@@ -82,6 +84,35 @@ impl Outbound {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding this lock; recover the state if something did.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits for the state to change, up to `deadline`. Waiters count themselves so that
+    /// the hot path signals (a system call) only when somebody waits.
+    fn wait<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Option<Instant>,
+    ) -> MutexGuard<'a, State> {
+        st.waiters += 1;
+        let mut st = match deadline {
+            None => self.changed.wait(st).unwrap_or_else(|e| e.into_inner()),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.changed
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+        st.waiters -= 1;
+        st
+    }
+
+    /// Wakes the waiters, if any, after a change of the state.
+    fn signal(&self, st: &State) {
+        if st.waiters > 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// Writes `data` to the peer after everything written before it, never interleaved
@@ -138,7 +169,7 @@ impl Outbound {
         let sent = (&conn.stream).write_all(data);
         let mut st = self.lock();
         st.busy = false;
-        self.changed.notify_all();
+        self.signal(&st);
         match sent {
             Ok(()) => {
                 conn.touch();
@@ -148,7 +179,8 @@ impl Outbound {
         }
     }
 
-    /// Queues `rest` in chunks, waiting up to the write timeout for room.
+    /// Queues `rest` in chunks, waiting for room up to the write timeout each time: a
+    /// large write to a peer that reads slowly but steadily is not cut off.
     fn enqueue(
         &self,
         conn: &Arc<Connection>,
@@ -156,34 +188,25 @@ impl Outbound {
         mut rest: &[u8],
     ) -> Result<()> {
         let limit = conn.settings.write_queue_bytes.max(1);
-        let deadline = conn.settings.write_timeout.map(|t| Instant::now() + t);
         while !rest.is_empty() {
+            let deadline = conn.settings.write_timeout.map(|t| Instant::now() + t);
             let len = rest.len().min(CHUNK).min(limit);
             // An empty queue always takes one chunk, so a bound below CHUNK cannot wedge.
             while st.queued > 0 && st.queued + len > limit {
-                st = match deadline {
-                    None => self.changed.wait(st).unwrap_or_else(|e| e.into_inner()),
-                    Some(deadline) => {
-                        let now = Instant::now();
-                        if now >= deadline {
-                            let err = Error::with(
-                                ErrorKind::Timeout,
-                                write_context(conn),
-                                format!(
-                                    "write queue stayed full ({} bytes) for the write timeout",
-                                    st.queued
-                                ),
-                            );
-                            // Part of this write may be queued already: the stream is no
-                            // longer whole, so the connection fails.
-                            return Err(self.fail(conn, st, err));
-                        }
-                        self.changed
-                            .wait_timeout(st, deadline - now)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0
-                    }
-                };
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    let err = Error::with(
+                        ErrorKind::Timeout,
+                        write_context(conn),
+                        format!(
+                            "write queue stayed full ({} bytes) for the write timeout",
+                            st.queued
+                        ),
+                    );
+                    // Part of this write may be queued already: the stream is no longer
+                    // whole, so the connection fails.
+                    return Err(self.fail(conn, st, err));
+                }
+                st = self.wait(st, deadline);
                 self.check_open(conn, &st)?;
             }
             let jobs = match self.writer(conn, &mut st) {
@@ -265,27 +288,15 @@ impl Outbound {
         let mut st = self.lock();
         // From here on no new write is accepted, so the queue can only shrink.
         st.shut = true;
-        while st.queued > 0 || st.busy {
-            if st.discard {
-                break;
+        while (st.queued > 0 || st.busy) && !st.discard {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::with(
+                    ErrorKind::Timeout,
+                    write_context(conn),
+                    format!("{} queued bytes not sent before close", st.queued),
+                ));
             }
-            st = match deadline {
-                None => self.changed.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(Error::with(
-                            ErrorKind::Timeout,
-                            write_context(conn),
-                            format!("{} queued bytes not sent before close", st.queued),
-                        ));
-                    }
-                    self.changed
-                        .wait_timeout(st, deadline - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+            st = self.wait(st, deadline);
         }
         if !st.discard {
             let _ = conn.stream.shutdown(Shutdown::Write);
@@ -334,7 +345,7 @@ impl Outbound {
         let mut st = self.lock();
         st.shut = true;
         st.discard = true;
-        self.changed.notify_all();
+        self.signal(&st);
     }
 
     /// Connection thread, at the very end: stops the writer thread, if one was started, and
@@ -352,11 +363,11 @@ impl Outbound {
     fn send_queued(&self, conn: &Connection, chunk: &[u8]) {
         let mut st = self.lock();
         while st.busy {
-            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.wait(st, None);
         }
         if st.discard || st.failure.is_some() {
             st.queued -= chunk.len();
-            self.changed.notify_all();
+            self.signal(&st);
             return;
         }
         st.busy = true;
@@ -365,7 +376,7 @@ impl Outbound {
         let mut st = self.lock();
         st.busy = false;
         st.queued -= chunk.len();
-        self.changed.notify_all();
+        self.signal(&st);
         match sent {
             Ok(()) => conn.touch(),
             Err(e) => {
@@ -380,7 +391,7 @@ impl Outbound {
     fn shut_write_side(&self, conn: &Connection) {
         let mut st = self.lock();
         while st.busy {
-            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.wait(st, None);
         }
         if !st.discard {
             let _ = conn.stream.shutdown(Shutdown::Write);

@@ -2,9 +2,9 @@
 //! accept loop can wait for a free slot and a stop can close every connection and join
 //! every thread.
 //!
-//! Threads are joined as they end, without a reaper: each ending connection thread joins
-//! the one that ended before it, so at most one finished thread is ever unjoined, and a
-//! stop joins that last one.
+//! Threads are joined as they end, without a reaper and without waiting: each ending
+//! connection thread joins the ones that have finished since (a finished thread joins at
+//! once), so only threads still on their way out are ever unjoined, and a stop joins those.
 
 use std::collections::HashMap;
 use std::io;
@@ -24,8 +24,11 @@ pub(crate) struct Tracker {
 #[derive(Debug, Default)]
 struct State {
     live: HashMap<u64, Live>,
-    last_finished: Option<JoinHandle<()>>,
+    /// Threads that have left the live set but may not have exited yet.
+    unjoined: Vec<JoinHandle<()>>,
     stopping: bool,
+    /// Threads waiting on `changed`.
+    waiters: usize,
 }
 
 #[derive(Debug)]
@@ -43,18 +46,20 @@ impl Tracker {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts `body` on a new thread for `conn` and registers both. The registration
-    /// happens under the lock the thread needs to unregister, so it cannot end first.
+    /// Starts `body` on a new thread for `conn` and registers both. The lock is not held
+    /// while the thread is created (tens of microseconds), so ending connections never
+    /// wait for the accept loop.
     pub(crate) fn spawn(
         self: &Arc<Self>,
         conn: Arc<Connection>,
         builder: thread::Builder,
         body: impl FnOnce(&Arc<Connection>) + Send + 'static,
     ) -> io::Result<()> {
-        let mut st = self.lock();
-        let tracker = Arc::clone(self);
+        let id = conn.id;
         let thread_conn = Arc::clone(&conn);
-        let handle = builder.spawn(move || {
+        self.lock().live.insert(id, Live { conn, thread: None });
+        let tracker = Arc::clone(self);
+        let spawned = builder.spawn(move || {
             // Made on the new thread, so that a failed spawn (which drops this closure
             // unrun) unregisters nothing; unregisters even if `body` unwinds.
             let _finished = Finished {
@@ -62,27 +67,65 @@ impl Tracker {
                 id: thread_conn.id,
             };
             body(&thread_conn);
-        })?;
-        st.live.insert(
-            conn.id,
-            Live {
-                conn,
-                thread: Some(handle),
+        });
+        let mut st = self.lock();
+        match spawned {
+            Ok(handle) => match st.live.get_mut(&id) {
+                Some(live) => live.thread = Some(handle),
+                // It has ended already: join it with the others.
+                None => st.unjoined.push(handle),
             },
-        );
+            Err(e) => {
+                st.live.remove(&id);
+                return Err(e);
+            }
+        }
         Ok(())
     }
 
     fn finished(&self, id: u64) {
-        let previous = {
+        let mut exited = Vec::new();
+        {
             let mut st = self.lock();
-            let own = st.live.remove(&id).and_then(|live| live.thread);
-            self.changed.notify_all();
-            std::mem::replace(&mut st.last_finished, own)
-        };
-        if let Some(previous) = previous {
-            let _ = previous.join();
+            let mut i = 0;
+            while i < st.unjoined.len() {
+                if st.unjoined[i].is_finished() {
+                    exited.push(st.unjoined.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            if let Some(own) = st.live.remove(&id).and_then(|live| live.thread) {
+                st.unjoined.push(own);
+            }
+            if st.waiters > 0 {
+                self.changed.notify_all();
+            }
         }
+        for thread in exited {
+            let _ = thread.join();
+        }
+    }
+
+    /// Waits for a change, up to `deadline`, counted as a waiter.
+    fn wait<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        deadline: Option<Instant>,
+    ) -> MutexGuard<'a, State> {
+        st.waiters += 1;
+        let mut st = match deadline {
+            None => self.changed.wait(st).unwrap_or_else(|e| e.into_inner()),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.changed
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+        st.waiters -= 1;
+        st
     }
 
     /// How many connections are open.
@@ -95,7 +138,7 @@ impl Tracker {
     pub(crate) fn wait_for_slot(&self, max: usize) -> bool {
         let mut st = self.lock();
         while !st.stopping && st.live.len() >= max {
-            st = self.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = self.wait(st, None);
         }
         !st.stopping
     }
@@ -106,15 +149,10 @@ impl Tracker {
         let deadline = Instant::now() + pause;
         let mut st = self.lock();
         while !st.stopping {
-            let now = Instant::now();
-            if now >= deadline {
+            if Instant::now() >= deadline {
                 return true;
             }
-            st = self
-                .changed
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            st = self.wait(st, Some(deadline));
         }
         false
     }
@@ -155,25 +193,17 @@ impl Tracker {
     /// Waits until every connection has ended, or `deadline`. Returns how many are left.
     pub(crate) fn wait_idle(&self, deadline: Instant) -> usize {
         let mut st = self.lock();
-        while !st.live.is_empty() {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            st = self
-                .changed
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        while !st.live.is_empty() && Instant::now() < deadline {
+            st = self.wait(st, Some(deadline));
         }
         st.live.len()
     }
 
-    /// Joins the last finished thread; with no live connections left, that joins them all.
+    /// Joins the threads that ended and were not joined yet (they are on their way out).
     pub(crate) fn join_finished(&self) {
-        let last = self.lock().last_finished.take();
-        if let Some(last) = last {
-            let _ = last.join();
+        let unjoined = std::mem::take(&mut self.lock().unjoined);
+        for thread in unjoined {
+            let _ = thread.join();
         }
     }
 }
