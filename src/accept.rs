@@ -70,7 +70,13 @@ impl AcceptLoop {
     fn admit(&self, stream: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
         stream.set_nodelay(self.nodelay)?;
         stream.set_write_timeout(self.settings.write_timeout)?;
-        let local = stream.local_addr()?;
+        // Bound to one address, every connection's local address is that address: spare
+        // the system call. A wildcard bind has to ask.
+        let local = if self.addr.ip().is_unspecified() {
+            stream.local_addr()?
+        } else {
+            self.addr
+        };
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Connection::new(id, stream, local, peer, self.settings));
         let builder = thread::Builder::new()
