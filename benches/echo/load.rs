@@ -1,0 +1,274 @@
+//! The client side: the same code drives every server. Blocking threads for up to 100
+//! connections; tokio tasks where a thread per connection would measure the client instead
+//! (1,000 connections, the connect burst).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub(crate) const MESSAGE: usize = 64;
+
+/// Round trips per second and latency percentiles.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PingPong {
+    pub(crate) per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+fn percentiles(mut samples: Vec<u32>, count: u64, elapsed: Duration) -> PingPong {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
+        Duration::from_nanos(u64::from(samples.get(i).copied().unwrap_or(0)))
+    };
+    PingPong {
+        per_second: count as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_nodelay(true).unwrap();
+    stream
+}
+
+/// `conns` connections, each sending 64 bytes and waiting for the echo, for `run`.
+pub(crate) fn ping_pong(addr: SocketAddr, conns: usize, run: Duration) -> PingPong {
+    if conns > 100 {
+        return ping_pong_tasks(addr, conns, run);
+    }
+    let start = Arc::new(Barrier::new(conns + 1));
+    let threads: Vec<_> = (0..conns)
+        .map(|_| {
+            let start = Arc::clone(&start);
+            thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    let mut stream = connect(addr);
+                    let out = [7u8; MESSAGE];
+                    let mut back = [0u8; MESSAGE];
+                    for _ in 0..50 {
+                        stream.write_all(&out).unwrap();
+                        stream.read_exact(&mut back).unwrap();
+                    }
+                    start.wait();
+                    let ends = Instant::now() + run;
+                    let mut samples = Vec::with_capacity(1 << 16);
+                    loop {
+                        let t0 = Instant::now();
+                        if t0 >= ends {
+                            break;
+                        }
+                        stream.write_all(&out).unwrap();
+                        stream.read_exact(&mut back).unwrap();
+                        samples.push(t0.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+                    }
+                    samples
+                })
+                .unwrap()
+        })
+        .collect();
+    start.wait();
+    let began = Instant::now();
+    let mut all = Vec::new();
+    for t in threads {
+        all.extend(t.join().unwrap());
+    }
+    let elapsed = began.elapsed().max(run);
+    let count = all.len() as u64;
+    percentiles(all, count, elapsed)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn ping_pong_tasks(addr: SocketAddr, conns: usize, run: Duration) -> PingPong {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = runtime();
+    let (samples, elapsed) = rt.block_on(async move {
+        let start = Arc::new(tokio::sync::Barrier::new(conns + 1));
+        let tasks: Vec<_> = (0..conns)
+            .map(|_| {
+                let start = Arc::clone(&start);
+                tokio::spawn(async move {
+                    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let out = [7u8; MESSAGE];
+                    let mut back = [0u8; MESSAGE];
+                    for _ in 0..5 {
+                        stream.write_all(&out).await.unwrap();
+                        stream.read_exact(&mut back).await.unwrap();
+                    }
+                    start.wait().await;
+                    let ends = Instant::now() + run;
+                    let mut samples = Vec::with_capacity(4096);
+                    loop {
+                        let t0 = Instant::now();
+                        if t0 >= ends {
+                            break;
+                        }
+                        stream.write_all(&out).await.unwrap();
+                        stream.read_exact(&mut back).await.unwrap();
+                        samples.push(t0.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+                    }
+                    samples
+                })
+            })
+            .collect();
+        start.wait().await;
+        let began = Instant::now();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        (all, began.elapsed().max(run))
+    });
+    let count = samples.len() as u64;
+    percentiles(samples, count, elapsed)
+}
+
+/// Streams `bytes` through one connection (writer and reader threads), checks every byte
+/// that comes back, and returns MiB/s.
+pub(crate) fn bulk(addr: SocketAddr, bytes: usize) -> f64 {
+    let stream = connect(addr);
+    let mut reader = stream.try_clone().unwrap();
+    let mut writer = stream;
+    let began = Instant::now();
+    let sending = thread::spawn(move || {
+        let chunk: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+        let mut sent = 0;
+        while sent < bytes {
+            let n = chunk.len().min(bytes - sent);
+            writer.write_all(&chunk[..n]).unwrap();
+            sent += n;
+        }
+        writer
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut received = 0usize;
+    while received < bytes {
+        let n = reader.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended early");
+        for (i, &b) in buf[..n].iter().enumerate() {
+            // The pattern restarts with every 64 KiB chunk the writer sends.
+            let offset = (received + i) % (64 * 1024);
+            assert_eq!(
+                b,
+                (offset % 251) as u8,
+                "corrupted at byte {}",
+                received + i
+            );
+        }
+        received += n;
+    }
+    let elapsed = began.elapsed();
+    drop(sending.join().unwrap());
+    (bytes as f64 / (1 << 20) as f64) / elapsed.as_secs_f64()
+}
+
+/// Connect, echo 16 bytes, close, from `threads` threads for `run`: connections per second.
+pub(crate) fn churn(addr: SocketAddr, threads: usize, run: Duration) -> f64 {
+    let start = Arc::new(Barrier::new(threads + 1));
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                let ends = Instant::now() + run;
+                let mut done = 0u64;
+                let out = [3u8; 16];
+                let mut back = [0u8; 16];
+                while Instant::now() < ends {
+                    let mut stream = connect(addr);
+                    stream.write_all(&out).unwrap();
+                    stream.read_exact(&mut back).unwrap();
+                    drop(stream);
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    start.wait();
+    let began = Instant::now();
+    let total: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    total as f64 / began.elapsed().as_secs_f64()
+}
+
+/// What a burst of simultaneous connects saw.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Burst {
+    pub(crate) failures: usize,
+    pub p50: Duration,
+    pub(crate) max: Duration,
+}
+
+/// `conns` connects at once, each echoing one byte: failures and time to first echo.
+pub(crate) fn burst(addr: SocketAddr, conns: usize) -> Burst {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = runtime();
+    rt.block_on(async move {
+        let began = Instant::now();
+        let hold = Arc::new(tokio::sync::Barrier::new(conns + 1));
+        let tasks: Vec<_> = (0..conns)
+            .map(|_| {
+                let hold = Arc::clone(&hold);
+                tokio::spawn(async move {
+                    let outcome = tokio::time::timeout(Duration::from_secs(30), async {
+                        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+                        stream.write_all(&[1]).await?;
+                        let mut back = [0u8; 1];
+                        stream.read_exact(&mut back).await?;
+                        Ok::<_, std::io::Error>(stream)
+                    })
+                    .await;
+                    let took = began.elapsed();
+                    hold.wait().await; // every connection stays open until all are served
+                    match outcome {
+                        Ok(Ok(_)) => Some(took),
+                        _ => None,
+                    }
+                })
+            })
+            .collect();
+        hold.wait().await;
+        let mut times = Vec::new();
+        let mut failures = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Some(took) => times.push(took),
+                None => failures += 1,
+            }
+        }
+        times.sort();
+        Burst {
+            failures,
+            p50: times.get(times.len() / 2).copied().unwrap_or_default(),
+            max: times.last().copied().unwrap_or_default(),
+        }
+    })
+}
+
+/// Opens `conns` connections and echoes one message on each, so that every server has
+/// set each one up; returns them, to be held open.
+pub(crate) fn open_idle(addr: SocketAddr, conns: usize) -> Vec<TcpStream> {
+    (0..conns)
+        .map(|_| {
+            let mut stream = connect(addr);
+            stream.write_all(b"x").unwrap();
+            let mut back = [0u8; 1];
+            stream.read_exact(&mut back).unwrap();
+            stream
+        })
+        .collect()
+}

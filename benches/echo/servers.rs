@@ -1,0 +1,99 @@
+//! The three echo servers, each run in a process of its own (`echo --serve KIND`) so that
+//! its memory and threads can be read from `/proc`. They do the same work: 64 KiB reads,
+//! `TCP_NODELAY` on, loopback only, write back what was read.
+
+use std::borrow::Cow;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use synctcp::{Caller, ConnectionService, Error, Listener, ListenerConfig};
+
+pub(crate) const BUFFER: usize = 64 * 1024;
+
+/// Runs the server `kind` and prints its port on the first line of stdout.
+pub(crate) fn serve(kind: &str) {
+    match kind {
+        "std" => serve_std(),
+        "synctcp" => serve_synctcp(),
+        "tokio" => serve_tokio(),
+        other => panic!("unknown server {other}"),
+    }
+}
+
+fn announce(port: u16) {
+    println!("{port}");
+    std::io::stdout().flush().unwrap();
+}
+
+/// What a user writes by hand with `std::net`: a thread per connection, read, write back.
+fn serve_std() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    announce(listener.local_addr().unwrap().port());
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let _ = stream.set_nodelay(true);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; BUFFER];
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if stream.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+struct Echo;
+
+impl ConnectionService for Echo {
+    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+        Ok(Some(Cow::Borrowed(data)))
+    }
+}
+
+fn serve_synctcp() {
+    let config = ListenerConfig::new()
+        .local_host("127.0.0.1")
+        .max_connections(50_000)
+        .read_buffer_size(BUFFER)
+        .nodelay(true);
+    let listener = Listener::bind_with(0, &config).unwrap();
+    announce(listener.local_addr().port());
+    listener.serve(|_: &Caller| Ok(Echo)).unwrap();
+}
+
+fn serve_tokio() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        announce(listener.local_addr().unwrap().port());
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; BUFFER];
+                loop {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if stream.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
