@@ -13,6 +13,7 @@ use crate::connection::{Connection, Settings};
 use crate::net::{self, AcceptFailure};
 use crate::service::DynService;
 use crate::tracker::Tracker;
+use crate::transport::Transport;
 use crate::worker;
 
 /// Connection ids, unique for the life of the process.
@@ -29,6 +30,8 @@ pub(crate) struct AcceptLoop {
     pub(crate) settings: Settings,
     pub(crate) max_connections: usize,
     pub(crate) nodelay: bool,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<crate::tls::ServerTls>,
 }
 
 impl AcceptLoop {
@@ -65,6 +68,16 @@ impl AcceptLoop {
         log::debug!("listener on {} stopped accepting", self.addr);
     }
 
+    /// A new connection's transport: a TLS session when the listener is secured. The
+    /// handshake itself runs later, on the connection's own thread.
+    fn transport(&self) -> std::io::Result<Transport> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.session().map(|s| Transport::Tls(Box::new(s)));
+        }
+        Ok(Transport::Plain)
+    }
+
     /// Sets the new socket up and starts its connection thread. On error the socket is
     /// dropped, which closes it.
     fn admit(&self, stream: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
@@ -78,7 +91,8 @@ impl AcceptLoop {
             self.addr
         };
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let conn = Arc::new(Connection::new(id, stream, local, peer, self.settings));
+        let conn = Connection::new(id, stream, local, peer, self.settings, self.transport()?);
+        let conn = Arc::new(conn);
         let builder = thread::Builder::new()
             .name(format!("synctcp-conn-{id}"))
             .stack_size(self.settings.stack_size);

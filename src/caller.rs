@@ -48,6 +48,8 @@ pub struct Caller {
     id: u64,
     local: SocketAddr,
     remote: SocketAddr,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<crate::tls::TlsInfo>>,
 }
 
 impl Caller {
@@ -57,7 +59,25 @@ impl Caller {
             id: conn.id,
             local: conn.local,
             remote: conn.peer,
+            #[cfg(feature = "tls")]
+            tls: conn.tls_info.get().cloned(),
         }
+    }
+
+    /// What the TLS handshake agreed on (version, cipher suite, the client's certificate
+    /// with mutual TLS), or `None` on a plain connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use synctcp::Caller;
+    /// fn client_has_certificate(caller: &Caller) -> bool {
+    ///     caller.tls().is_some_and(|tls| tls.peer_certificate().is_some())
+    /// }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Option<&crate::tls::TlsInfo> {
+        self.tls.as_deref()
     }
 
     /// The connection's id, unique among all connections of this process (across

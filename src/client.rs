@@ -3,10 +3,11 @@
 //! middle of `read_bytes_exact` loses nothing.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 
 use crate::buffer::ReadBuf;
 use crate::client_config::ClientConfig;
+use crate::client_io::ClientIo;
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::{self, ConnectError};
 
@@ -40,7 +41,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// ```
 #[derive(Debug)]
 pub struct Client {
-    stream: Option<TcpStream>,
+    io: Option<ClientIo>,
     /// `host:port` as given, for error messages.
     target: String,
     local: SocketAddr,
@@ -96,6 +97,11 @@ impl Client {
         let target = net::host_port(host, port);
         let context = format!("connect to {target}");
         config.validate(&context)?;
+        #[cfg(feature = "tls")]
+        if let Some(secure) = config.secure_socket.as_ref().filter(|s| s.is_enabled()) {
+            // Read the certificate files and check the settings before any connect.
+            secure.config(&context)?;
+        }
         let addrs = net::resolve(host, port).map_err(|e| lookup_error(&context, e))?;
         let locals = match &config.local_host {
             Some(local) => Some(net::resolve(local, 0).map_err(|e| {
@@ -124,7 +130,7 @@ impl Client {
                 },
             };
             match net::connect(addr, local, config.connect_timeout) {
-                Ok(stream) => return Client::from_stream(stream, target, config),
+                Ok(stream) => return Client::from_stream(stream, host, target, config),
                 Err(ConnectError::Bind(e)) => {
                     let local_host = config.local_host.as_deref().unwrap_or_default();
                     last = Some(
@@ -141,18 +147,24 @@ impl Client {
         Err(last.unwrap_or_else(|| Error::with(ErrorKind::HostNotFound, &context, "no address")))
     }
 
-    fn from_stream(stream: TcpStream, target: String, config: &ClientConfig) -> Result<Client> {
+    fn from_stream(
+        stream: TcpStream,
+        host: &str,
+        target: String,
+        config: &ClientConfig,
+    ) -> Result<Client> {
+        let context = format!("connect to {target}");
         let setup = |stream: &TcpStream| -> io::Result<(SocketAddr, SocketAddr)> {
             stream.set_nodelay(config.nodelay)?;
             stream.set_read_timeout(config.timeout)?;
             stream.set_write_timeout(config.write_timeout)?;
             Ok((stream.local_addr()?, stream.peer_addr()?))
         };
-        let (local, peer) =
-            setup(&stream).map_err(|e| Error::io(format!("connect to {target}"), e))?;
+        let (local, peer) = setup(&stream).map_err(|e| Error::io(&context, e))?;
+        let io = ClientIo::establish(stream, host, config, &context)?;
         log::debug!("connected to {target} ({peer}) from {local}");
         Ok(Client {
-            stream: Some(stream),
+            io: Some(io),
             target,
             local,
             peer,
@@ -180,8 +192,7 @@ impl Client {
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn write_bytes(&mut self, data: &[u8]) -> Result<()> {
-        let mut stream = open(&self.stream, &self.target, "write to")?;
-        stream
+        open(&mut self.io, &self.target, "write to")?
             .write_all(data)
             .map_err(|e| Error::io(format!("write to {}", self.target), e))
     }
@@ -261,9 +272,9 @@ impl Client {
         if self.peer_closed {
             return Err(self.closed_by_peer());
         }
-        let mut stream = open(&self.stream, &self.target, "read from")?;
+        let io = open(&mut self.io, &self.target, "read from")?;
         loop {
-            match stream.read(self.pending.spare(READ_CHUNK)) {
+            match io.read(self.pending.spare(READ_CHUNK)) {
                 Ok(0) => {
                     self.peer_closed = true;
                     return Err(self.closed_by_peer());
@@ -306,14 +317,27 @@ impl Client {
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn close(&mut self) -> Result<()> {
-        if let Some(stream) = self.stream.take() {
-            // Send FIN after everything written, then read what already arrived so that
-            // dropping the socket does not answer unread input with a reset.
-            let _ = stream.shutdown(Shutdown::Write);
-            net::discard_buffered(&stream);
+        if let Some(mut io) = self.io.take() {
+            io.close();
             log::debug!("closed connection to {}", self.target);
         }
         Ok(())
+    }
+
+    /// What the TLS handshake agreed on (version, cipher suite, the server's certificate),
+    /// or `None` on a plain connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # let client: synctcp::Client = unimplemented!();
+    /// if let Some(tls) = client.tls() {
+    ///     println!("{} with {}", tls.protocol_version(), tls.cipher_suite());
+    /// }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Option<crate::tls::TlsInfo> {
+        self.io.as_ref().and_then(ClientIo::tls_info)
     }
 
     /// The local address of the connection.
@@ -347,9 +371,13 @@ impl Client {
     }
 }
 
-/// The open socket, or a Closed error naming `operation`.
-fn open<'a>(stream: &'a Option<TcpStream>, target: &str, operation: &str) -> Result<&'a TcpStream> {
-    stream.as_ref().ok_or_else(|| {
+/// The open connection, or a Closed error naming `operation`.
+fn open<'a>(
+    io: &'a mut Option<ClientIo>,
+    target: &str,
+    operation: &str,
+) -> Result<&'a mut ClientIo> {
+    io.as_mut().ok_or_else(|| {
         Error::with(
             ErrorKind::Closed,
             format!("{operation} {target}"),
@@ -381,8 +409,7 @@ impl Read for Client {
         if self.peer_closed {
             return Ok(0);
         }
-        let mut stream = open(&self.stream, &self.target, "read from")?;
-        let n = stream.read(buf)?;
+        let n = open(&mut self.io, &self.target, "read from")?.read(buf)?;
         if n == 0 && !buf.is_empty() {
             self.peer_closed = true;
         }
@@ -392,12 +419,14 @@ impl Read for Client {
 
 impl Write for Client {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut stream = open(&self.stream, &self.target, "write to")?;
-        stream.write(buf)
+        open(&mut self.io, &self.target, "write to")?.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match &mut self.io {
+            Some(io) => io.flush(),
+            None => Ok(()),
+        }
     }
 }
 

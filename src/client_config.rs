@@ -33,6 +33,8 @@ pub struct ClientConfig {
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) nodelay: bool,
+    #[cfg(feature = "tls")]
+    pub(crate) secure_socket: Option<crate::tls::ClientSecureSocket>,
 }
 
 impl Default for ClientConfig {
@@ -43,6 +45,8 @@ impl Default for ClientConfig {
             write_timeout: Some(Duration::from_secs(300)),
             connect_timeout: Some(Duration::from_secs(30)),
             nodelay: true,
+            #[cfg(feature = "tls")]
+            secure_socket: None,
         }
     }
 }
@@ -97,6 +101,17 @@ impl ClientConfig {
     /// Default: `true`.
     pub fn nodelay(mut self, nodelay: bool) -> ClientConfig {
         self.nodelay = nodelay;
+        self
+    }
+
+    /// Connects with TLS: Ballerina's `secureSocket`. With
+    /// [`enable(false)`](crate::ClientSecureSocket::enable) the client connects in plain
+    /// TCP.
+    ///
+    /// Default: none (plain TCP).
+    #[cfg(feature = "tls")]
+    pub fn secure_socket(mut self, secure_socket: crate::tls::ClientSecureSocket) -> ClientConfig {
+        self.secure_socket = Some(secure_socket);
         self
     }
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::Result;
 use crate::outbound::Outbound;
+use crate::transport::Transport;
 
 /// The connection thread is running a callback (or `on_connect`).
 const BUSY: u8 = 0;
@@ -41,7 +42,11 @@ pub(crate) struct Connection {
     pub(crate) local: SocketAddr,
     pub(crate) peer: SocketAddr,
     pub(crate) settings: Settings,
+    pub(crate) transport: Transport,
     pub(crate) out: Outbound,
+    /// What the TLS handshake agreed on, once it is done.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_info: OnceLock<Arc<crate::tls::TlsInfo>>,
     /// The connection thread, set when it starts: its writes may block on the socket.
     owner: OnceLock<ThreadId>,
     phase: AtomicU8,
@@ -72,6 +77,7 @@ impl Connection {
         local: SocketAddr,
         peer: SocketAddr,
         settings: Settings,
+        transport: Transport,
     ) -> Connection {
         Connection {
             id,
@@ -79,7 +85,10 @@ impl Connection {
             local,
             peer,
             settings,
+            transport,
             out: Outbound::new(),
+            #[cfg(feature = "tls")]
+            tls_info: OnceLock::new(),
             owner: OnceLock::new(),
             phase: AtomicU8::new(BUSY),
             close_requested: AtomicBool::new(false),
@@ -199,7 +208,7 @@ impl Connection {
     pub(crate) fn force_close(&self) {
         self.forced.store(true, SeqCst);
         self.close_requested.store(true, SeqCst);
-        self.out.discard(self);
+        self.out.discard();
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 }

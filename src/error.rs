@@ -179,6 +179,13 @@ impl Error {
         self
     }
 
+    /// Attaches a cause, reachable through `source()`.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Error {
+        self.source = Some(Box::new(source));
+        self
+    }
+
     /// Replaces the kind (the text and source stay).
     pub(crate) fn kind_set(mut self, kind: ErrorKind) -> Error {
         self.kind = kind;
@@ -232,6 +239,13 @@ fn lowercase_first(text: &str) -> String {
 /// Reads our kind off an `io::Error`.
 pub(crate) fn kind_of(err: &io::Error) -> ErrorKind {
     use io::ErrorKind as K;
+    #[cfg(feature = "tls")]
+    if err
+        .get_ref()
+        .is_some_and(|inner| inner.is::<rustls::Error>())
+    {
+        return ErrorKind::Tls;
+    }
     match err.kind() {
         K::TimedOut | K::WouldBlock => ErrorKind::Timeout,
         K::ConnectionRefused => ErrorKind::ConnectionRefused,

@@ -129,15 +129,21 @@ mod buffer;
 mod caller;
 mod client;
 mod client_config;
+mod client_io;
 mod connection;
 mod error;
+mod inbound;
 mod listener;
 mod listener_config;
 mod net;
 mod outbound;
 mod service;
+#[cfg(feature = "tls")]
+mod tls;
 mod tracker;
+mod transport;
 mod worker;
+mod writer;
 
 pub use caller::Caller;
 pub use client::Client;
@@ -146,6 +152,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use listener::Listener;
 pub use listener_config::ListenerConfig;
 pub use service::{ConnectionService, Service};
+#[cfg(feature = "tls")]
+pub use tls::{ClientSecureSocket, ListenerSecureSocket, TlsInfo};
 
 /// The main types can move between and be shared by threads.
 #[allow(dead_code)]

@@ -58,6 +58,8 @@ const FORCE_GRACE: Duration = Duration::from_secs(2);
 /// ```
 pub struct Listener {
     config: ListenerConfig,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::ServerTls>,
     addr: SocketAddr,
     /// The listening socket while not running (bound at `bind`, consumed by `start`).
     socket: Option<TcpListener>,
@@ -117,6 +119,11 @@ impl Listener {
         let shown = net::host_port(config.local_host.as_deref().unwrap_or("*"), port);
         let context = format!("bind {shown}");
         config.validate(&context)?;
+        #[cfg(feature = "tls")]
+        let tls = match &config.secure_socket {
+            Some(secure_socket) => Some(secure_socket.build(&context)?),
+            None => None,
+        };
         let socket = match &config.local_host {
             Some(host) => {
                 let addrs = net::resolve(host, port).map_err(|e| {
@@ -143,6 +150,8 @@ impl Listener {
         log::debug!("listener bound to {addr}");
         Ok(Listener {
             config: config.clone(),
+            #[cfg(feature = "tls")]
+            tls,
             addr,
             socket: Some(socket),
             service: None,
@@ -279,6 +288,8 @@ impl Listener {
             settings: self.config.settings(),
             max_connections: self.config.max_connections,
             nodelay: self.config.nodelay,
+            #[cfg(feature = "tls")]
+            tls: self.tls.clone(),
         };
         let accept = thread::Builder::new()
             .name(format!("synctcp-accept-{}", self.addr.port()))

@@ -39,6 +39,8 @@ pub struct ListenerConfig {
     pub(crate) stack_size: usize,
     pub(crate) read_buffer_size: usize,
     pub(crate) nodelay: bool,
+    #[cfg(feature = "tls")]
+    pub(crate) secure_socket: Option<crate::tls::ListenerSecureSocket>,
 }
 
 impl Default for ListenerConfig {
@@ -55,6 +57,8 @@ impl Default for ListenerConfig {
             stack_size: 256 * 1024,
             read_buffer_size: 64 * 1024,
             nodelay: true,
+            #[cfg(feature = "tls")]
+            secure_socket: None,
         }
     }
 }
@@ -177,6 +181,19 @@ impl ListenerConfig {
     /// Default: `true`.
     pub fn nodelay(mut self, nodelay: bool) -> ListenerConfig {
         self.nodelay = nodelay;
+        self
+    }
+
+    /// Serves TLS: Ballerina's `secureSocket`. The certificate and key files are read, and
+    /// every setting checked, when the listener is bound.
+    ///
+    /// Default: none (plain TCP).
+    #[cfg(feature = "tls")]
+    pub fn secure_socket(
+        mut self,
+        secure_socket: crate::tls::ListenerSecureSocket,
+    ) -> ListenerConfig {
+        self.secure_socket = Some(secure_socket);
         self
     }
 

@@ -12,11 +12,8 @@ use std::time::{Duration, Instant};
 use crate::caller::Caller;
 use crate::connection::Connection;
 use crate::error::{Error, ErrorKind};
+use crate::inbound::Inbound;
 use crate::service::{ConnectionService, DynService};
-
-/// The read buffer starts this small and doubles (up to the configured size) while reads
-/// fill it, so an idle connection costs little memory and a bulk one reads in big pieces.
-const INITIAL_READ_BUFFER: usize = 4 * 1024;
 
 /// How a connection's serving ended, which decides how it is closed.
 #[derive(Debug)]
@@ -35,13 +32,16 @@ enum End {
 /// The body of a connection thread.
 pub(crate) fn run(conn: &Arc<Connection>, service: &dyn DynService) {
     conn.set_owner(std::thread::current().id());
-    let caller = Caller::new(conn);
     log::debug!(
         "connection {} accepted from {} on {}",
         conn.id,
         conn.peer,
         conn.local
     );
+    if !handshake(conn) {
+        return;
+    }
+    let caller = Caller::new(conn);
     let accepted = guarded(conn, "on_connect", || service.on_connect(&caller)).and_then(|r| r);
     match accepted {
         Ok(mut handler) => {
@@ -69,10 +69,32 @@ pub(crate) fn run(conn: &Arc<Connection>, service: &dyn DynService) {
     log::debug!("connection {} from {} closed", conn.id, conn.peer);
 }
 
+/// Runs the TLS handshake, if the listener is secured, before any callback: a client
+/// that fails it (or is too slow) is closed without reaching the service.
+fn handshake(conn: &Arc<Connection>) -> bool {
+    #[cfg(feature = "tls")]
+    if let crate::transport::Transport::Tls(session) = &conn.transport {
+        let context = format!("accept TLS connection {} from {}", conn.id, conn.peer);
+        match session.handshake(&conn.stream, &context) {
+            Ok(info) => {
+                let _ = conn.tls_info.set(Arc::new(info));
+                // Back to the listener's own timeouts.
+                let _ = conn.stream.set_read_timeout(None);
+                let _ = conn.stream.set_write_timeout(conn.settings.write_timeout);
+            }
+            Err(err) => {
+                log::warn!("{err}");
+                return false;
+            }
+        }
+    }
+    let _ = conn;
+    true
+}
+
 /// Reads and dispatches until the connection ends.
 fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionService) -> End {
-    let max = conn.settings.read_buffer_size.max(1);
-    let mut buf = vec![0u8; INITIAL_READ_BUFFER.min(max)];
+    let mut inbound = Inbound::new(conn.settings.read_buffer_size);
     let mut timer = ReadTimer::new(conn);
     conn.touch();
     if !conn.leave_callback() {
@@ -87,9 +109,9 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
                 false,
             );
         }
-        let n = match (&conn.stream).read(&mut buf) {
-            Ok(0) => return end_of_stream(conn),
-            Ok(n) => n,
+        let data = match inbound.read(conn) {
+            Ok(None) => return end_of_stream(conn),
+            Ok(Some(data)) => data,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) if is_timeout(&e) && timer.is_armed() => {
                 if let Some(error) = timer.expired(conn) {
@@ -110,7 +132,7 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
             // A close began while we waited: these bytes are part of the drain.
             return End::Local { eof: false };
         }
-        let outcome = guarded(conn, "on_bytes", || handler.on_bytes(caller, &buf[..n]));
+        let outcome = guarded(conn, "on_bytes", || handler.on_bytes(caller, data));
         let end = match outcome {
             Ok(Ok(Some(reply))) => match conn.out.write(conn, &reply, true) {
                 Ok(()) => None,
@@ -121,9 +143,6 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
         };
         if let Some(end) = end {
             return end;
-        }
-        if n == buf.len() && buf.len() < max {
-            buf.resize((buf.len() * 2).min(max), 0);
         }
         if !conn.leave_callback() {
             return End::Local { eof: false };

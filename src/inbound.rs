@@ -1,0 +1,139 @@
+//! `Inbound`: the read side of an accepted connection, owned by its thread. It reads from
+//! the socket into a buffer that grows with the traffic (4 KiB, doubling while reads fill
+//! it, up to `read_buffer_size`), through the TLS session when there is one, and hands out
+//! what arrived. Timeouts come back as the socket's errors; the worker decides about them.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use crate::connection::Connection;
+use crate::transport::Transport;
+
+/// An idle connection's read buffer costs this much.
+const INITIAL: usize = 4 * 1024;
+
+#[derive(Debug)]
+pub(crate) struct Inbound {
+    buf: Vec<u8>,
+    max: usize,
+    /// The last read filled the buffer: grow it before the next one.
+    grow: bool,
+    /// TLS: decrypted input.
+    #[cfg(feature = "tls")]
+    plain: Vec<u8>,
+    /// TLS: input that arrived with the handshake has been collected.
+    #[cfg(feature = "tls")]
+    primed: bool,
+    /// TLS: the peer sent close_notify; what follows is the end of stream.
+    #[cfg(feature = "tls")]
+    closed: bool,
+}
+
+impl Inbound {
+    pub(crate) fn new(max: usize) -> Inbound {
+        let max = max.max(1);
+        Inbound {
+            buf: vec![0u8; INITIAL.min(max)],
+            max,
+            grow: false,
+            #[cfg(feature = "tls")]
+            plain: Vec::new(),
+            #[cfg(feature = "tls")]
+            primed: false,
+            #[cfg(feature = "tls")]
+            closed: false,
+        }
+    }
+
+    /// The next piece of input, or `None` at the end of the stream.
+    pub(crate) fn read(&mut self, conn: &Arc<Connection>) -> io::Result<Option<&[u8]>> {
+        match &conn.transport {
+            Transport::Plain => {
+                let n = self.read_socket(conn)?;
+                Ok((n > 0).then(|| &self.buf[..n]))
+            }
+            #[cfg(feature = "tls")]
+            Transport::Tls(session) => self.read_tls(conn, session),
+        }
+    }
+
+    fn read_socket(&mut self, conn: &Connection) -> io::Result<usize> {
+        if self.grow {
+            self.grow = false;
+            let bigger = (self.buf.len() * 2).min(self.max);
+            self.buf.resize(bigger, 0);
+        }
+        let n = (&conn.stream).read(&mut self.buf)?;
+        self.grow = n == self.buf.len() && n < self.max;
+        Ok(n)
+    }
+
+    #[cfg(feature = "tls")]
+    fn read_tls(
+        &mut self,
+        conn: &Arc<Connection>,
+        session: &crate::tls::ServerSession,
+    ) -> io::Result<Option<&[u8]>> {
+        self.plain.clear();
+        if !self.primed {
+            // The client may have sent data right behind its last handshake message.
+            self.primed = true;
+            let opened = session.open(&[], &mut self.plain);
+            self.after(conn, opened)?;
+        }
+        while self.plain.is_empty() {
+            if self.closed {
+                return Ok(None);
+            }
+            let n = self.read_socket(conn)?;
+            if n == 0 {
+                session.open_eof(&mut self.plain)?;
+                self.closed = true;
+                continue;
+            }
+            let opened = session.open(&self.buf[..n], &mut self.plain);
+            self.after(conn, opened)?;
+        }
+        Ok(Some(&self.plain))
+    }
+
+    /// Sends what the session wants sent (a key update, an alert about bad input) and
+    /// notes a close_notify.
+    #[cfg(feature = "tls")]
+    fn after(
+        &mut self,
+        conn: &Arc<Connection>,
+        opened: io::Result<crate::tls::Opened>,
+    ) -> io::Result<()> {
+        let flush = |conn: &Arc<Connection>| {
+            if conn.transport.has_pending() {
+                let _ = conn.out.write(conn, &[], true);
+            }
+        };
+        match opened {
+            Ok(opened) => {
+                if opened.wants_write {
+                    flush(conn);
+                }
+                self.closed |= opened.closed;
+                Ok(())
+            }
+            Err(e) => {
+                flush(conn);
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_small() {
+        let inbound = Inbound::new(64 * 1024);
+        assert_eq!(inbound.buf.len(), INITIAL);
+        assert_eq!(Inbound::new(100).buf.len(), 100);
+    }
+}

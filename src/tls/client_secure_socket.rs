@@ -1,0 +1,210 @@
+//! `ClientSecureSocket`: Ballerina's client `secureSocket` — `enable`, the trusted
+//! certificate, protocol versions, cipher suites, handshake timeout, session resumption —
+//! plus the server name to verify and a client certificate for mutual TLS. The rustls
+//! configuration is built on first use and shared by clones, so sessions resume across
+//! connects made with the same configuration.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustls::client::Resumption;
+use rustls::ClientConfig;
+
+use super::pem::{self, FileRole};
+use super::suites;
+use crate::error::{Error, ErrorKind};
+
+/// TLS for a [`Client`](crate::Client): Ballerina's `ClientSecureSocket`.
+///
+/// Give it the certificate to trust — the CA that issued the server's certificate, or the
+/// server's own self-signed certificate — and set it with
+/// [`ClientConfig::secure_socket`](crate::ClientConfig::secure_socket). The server's
+/// certificate must be valid for the host connected to (or for
+/// [`server_name`](ClientSecureSocket::server_name)).
+///
+/// # Examples
+///
+/// ```no_run
+/// use synctcp::{Client, ClientConfig, ClientSecureSocket};
+///
+/// let tls = ClientSecureSocket::new("certs/ca.pem").protocol_versions(["TLSv1.3"]);
+/// let mut client = Client::connect_with("localhost", 8443, &ClientConfig::new().secure_socket(tls))?;
+/// client.write_bytes(b"hello over TLS")?;
+/// # Ok::<(), synctcp::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientSecureSocket {
+    enable: bool,
+    cert_file: PathBuf,
+    versions: Vec<String>,
+    ciphers: Vec<String>,
+    handshake_timeout: Duration,
+    session_resumption: bool,
+    server_name: Option<String>,
+    client_cert: Option<(PathBuf, PathBuf)>,
+    /// The rustls configuration, built on first use; shared by clones (and so its session
+    /// cache), reset by every setter.
+    built: Arc<Mutex<Option<Arc<ClientConfig>>>>,
+}
+
+impl ClientSecureSocket {
+    /// TLS that trusts the certificates in `cert_file` (PEM), with the defaults: enabled,
+    /// TLS 1.2 and 1.3, every supported cipher suite, 10 s handshake timeout, session
+    /// resumption on, the host connected to as the server name, no client certificate.
+    pub fn new(cert_file: impl Into<PathBuf>) -> ClientSecureSocket {
+        ClientSecureSocket {
+            enable: true,
+            cert_file: cert_file.into(),
+            versions: Vec::new(),
+            ciphers: Vec::new(),
+            handshake_timeout: Duration::from_secs(10),
+            session_resumption: true,
+            server_name: None,
+            client_cert: None,
+            built: Arc::default(),
+        }
+    }
+
+    fn changed(mut self) -> ClientSecureSocket {
+        self.built = Arc::default();
+        self
+    }
+
+    /// Whether to use TLS at all. `false` connects in plain TCP, as Ballerina's
+    /// `enable = false`.
+    ///
+    /// Default: `true`.
+    pub fn enable(mut self, enable: bool) -> ClientSecureSocket {
+        self.enable = enable;
+        self.changed()
+    }
+
+    /// The protocol versions to offer: `"TLSv1.2"`, `"TLSv1.3"`; anything else is an
+    /// [`ErrorKind::InvalidConfig`] error at connect.
+    ///
+    /// Default: both.
+    pub fn protocol_versions<I, S>(mut self, versions: I) -> ClientSecureSocket
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.versions = versions.into_iter().map(Into::into).collect();
+        self.changed()
+    }
+
+    /// The cipher suites to offer, by IANA name; an unknown name is an
+    /// [`ErrorKind::InvalidConfig`] error listing the supported ones.
+    ///
+    /// Default: every suite rustls supports.
+    pub fn ciphers<I, S>(mut self, ciphers: I) -> ClientSecureSocket
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.ciphers = ciphers.into_iter().map(Into::into).collect();
+        self.changed()
+    }
+
+    /// How long the handshake may take before the connect fails with
+    /// [`ErrorKind::Timeout`].
+    ///
+    /// Default: 10 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> ClientSecureSocket {
+        self.handshake_timeout = timeout;
+        self.changed()
+    }
+
+    /// Whether to resume earlier sessions with the same server (a shorter handshake).
+    /// Sessions are kept by this configuration and its clones.
+    ///
+    /// Default: `true`.
+    pub fn session_resumption(mut self, resume: bool) -> ClientSecureSocket {
+        self.session_resumption = resume;
+        self.changed()
+    }
+
+    /// The name the server's certificate must be valid for (and that is sent as SNI).
+    ///
+    /// Default: the host given to `connect`.
+    pub fn server_name(mut self, name: impl Into<String>) -> ClientSecureSocket {
+        self.server_name = Some(name.into());
+        self.changed()
+    }
+
+    /// A certificate chain and private key to present when the server asks for one
+    /// (mutual TLS).
+    ///
+    /// Default: none.
+    pub fn client_cert(
+        mut self,
+        cert_file: impl Into<PathBuf>,
+        key_file: impl Into<PathBuf>,
+    ) -> ClientSecureSocket {
+        self.client_cert = Some((cert_file.into(), key_file.into()));
+        self.changed()
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enable
+    }
+
+    pub(crate) fn handshake_timeout_value(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    pub(crate) fn server_name_for<'a>(&'a self, host: &'a str) -> &'a str {
+        self.server_name.as_deref().unwrap_or(host)
+    }
+
+    /// The rustls configuration, built once per configuration (and its clones).
+    pub(crate) fn config(&self, context: &str) -> Result<Arc<ClientConfig>, Error> {
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(config) = &*built {
+            return Ok(Arc::clone(config));
+        }
+        let config = Arc::new(self.build(context)?);
+        *built = Some(Arc::clone(&config));
+        Ok(config)
+    }
+
+    fn build(&self, context: &str) -> Result<ClientConfig, Error> {
+        if self.handshake_timeout.is_zero() {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                context,
+                "handshake_timeout must be more than zero",
+            ));
+        }
+        let roots = pem::trust_store(&self.cert_file, context)?;
+        let provider = suites::provider(&self.ciphers, context)?;
+        let versions = suites::versions(&self.versions, context)?;
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&versions)
+            .map_err(|e| suites::config_error(context, e))?
+            .with_root_certificates(roots);
+        let mut config = match &self.client_cert {
+            None => builder.with_no_client_auth(),
+            Some((cert_file, key_file)) => {
+                let chain = pem::certificates(cert_file, FileRole::Certificate, context)?;
+                let key = pem::private_key(key_file, context)?;
+                builder.with_client_auth_cert(chain, key).map_err(|e| {
+                    Error::with(
+                        ErrorKind::InvalidConfig,
+                        context,
+                        format!(
+                            "private key file {} cannot be used with certificate file {}: {e}",
+                            key_file.display(),
+                            cert_file.display()
+                        ),
+                    )
+                    .with_source(e)
+                })?
+            }
+        };
+        if !self.session_resumption {
+            config.resumption = Resumption::disabled();
+        }
+        Ok(config)
+    }
+}

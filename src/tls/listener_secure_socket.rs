@@ -1,0 +1,204 @@
+//! `ListenerSecureSocket`: Ballerina's listener `secureSocket` — certificate and key files,
+//! protocol versions, cipher suites, handshake and session timeouts — plus client
+//! authentication (mTLS). Built into a rustls `ServerConfig` when the listener is bound, so
+//! every mistake shows up there.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::server::WebPkiClientVerifier;
+use rustls::ServerConfig;
+
+use super::cache::ExpiringSessions;
+use super::pem::{self, FileRole};
+use super::session::ServerSession;
+use super::suites;
+use crate::error::{Error, ErrorKind};
+
+/// How many sessions the listener keeps for resumption.
+const SESSION_CACHE_ENTRIES: usize = 1024;
+
+/// TLS for a [`Listener`](crate::Listener): Ballerina's `ListenerSecureSocket`.
+///
+/// Give it the certificate chain and private key files (PEM; the key in PKCS#8, PKCS#1 or
+/// SEC1 form) and set it with [`ListenerConfig::secure_socket`](crate::ListenerConfig::secure_socket).
+/// The handshake runs on each connection's own thread, bounded by the handshake timeout.
+///
+/// # Examples
+///
+/// ```no_run
+/// use synctcp::{Listener, ListenerConfig, ListenerSecureSocket};
+/// use std::time::Duration;
+///
+/// let tls = ListenerSecureSocket::new("certs/server.pem", "certs/server.key")
+///     .protocol_versions(["TLSv1.3"])
+///     .handshake_timeout(Duration::from_secs(5));
+/// let listener = Listener::bind_with(8443, &ListenerConfig::new().secure_socket(tls))?;
+/// # Ok::<(), synctcp::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ListenerSecureSocket {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    versions: Vec<String>,
+    ciphers: Vec<String>,
+    handshake_timeout: Duration,
+    session_timeout: Duration,
+    client_ca_file: Option<PathBuf>,
+    client_auth_required: bool,
+}
+
+impl ListenerSecureSocket {
+    /// TLS with the certificate chain in `cert_file` (the server's certificate first) and
+    /// its private key in `key_file`, and the defaults: TLS 1.2 and 1.3, every supported
+    /// cipher suite, 10 s handshake timeout, 24 h session timeout, no client certificates.
+    pub fn new(
+        cert_file: impl Into<PathBuf>,
+        key_file: impl Into<PathBuf>,
+    ) -> ListenerSecureSocket {
+        ListenerSecureSocket {
+            cert_file: cert_file.into(),
+            key_file: key_file.into(),
+            versions: Vec::new(),
+            ciphers: Vec::new(),
+            handshake_timeout: Duration::from_secs(10),
+            session_timeout: Duration::from_secs(24 * 60 * 60),
+            client_ca_file: None,
+            client_auth_required: false,
+        }
+    }
+
+    /// The protocol versions to accept: `"TLSv1.2"`, `"TLSv1.3"`. Anything else (SSLv3,
+    /// TLSv1, TLSv1.1) is refused with an [`ErrorKind::InvalidConfig`] error when the
+    /// listener is bound.
+    ///
+    /// Default: both.
+    pub fn protocol_versions<I, S>(mut self, versions: I) -> ListenerSecureSocket
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.versions = versions.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The cipher suites to offer, by IANA name (`"TLS_AES_128_GCM_SHA256"`,
+    /// `"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"`). An unknown or unsupported name is an
+    /// [`ErrorKind::InvalidConfig`] error listing the supported ones.
+    ///
+    /// Default: every suite rustls supports (all AEAD, forward secret).
+    pub fn ciphers<I, S>(mut self, ciphers: I) -> ListenerSecureSocket
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.ciphers = ciphers.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// How long a client may take to complete the handshake; a client that connects and
+    /// sends nothing, or half a message, is closed when it expires.
+    ///
+    /// Default: 10 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> ListenerSecureSocket {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long a TLS session can be resumed after it was established.
+    ///
+    /// Default: 24 hours (the JVM's default that Ballerina runs with).
+    pub fn session_timeout(mut self, timeout: Duration) -> ListenerSecureSocket {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// Asks clients for a certificate issued by a CA in `ca_file` (mutual TLS). With
+    /// `required`, a client without a valid certificate fails the handshake; without it,
+    /// such a client is served and [`TlsInfo::peer_certificate`](crate::TlsInfo::peer_certificate)
+    /// is `None`.
+    ///
+    /// Default: no client certificates are asked for.
+    pub fn client_auth(
+        mut self,
+        ca_file: impl Into<PathBuf>,
+        required: bool,
+    ) -> ListenerSecureSocket {
+        self.client_ca_file = Some(ca_file.into());
+        self.client_auth_required = required;
+        self
+    }
+
+    /// Reads the files and builds the rustls configuration; every error names what was
+    /// wrong.
+    pub(crate) fn build(&self, context: &str) -> Result<ServerTls, Error> {
+        if self.handshake_timeout.is_zero() {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                context,
+                "handshake_timeout must be more than zero",
+            ));
+        }
+        let chain = pem::certificates(&self.cert_file, FileRole::Certificate, context)?;
+        let key = pem::private_key(&self.key_file, context)?;
+        let provider = suites::provider(&self.ciphers, context)?;
+        let versions = suites::versions(&self.versions, context)?;
+        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_protocol_versions(&versions)
+            .map_err(|e| suites::config_error(context, e))?;
+        let builder = match &self.client_ca_file {
+            None => builder.with_no_client_auth(),
+            Some(ca_file) => {
+                let roots = Arc::new(pem::trust_store(ca_file, context)?);
+                let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
+                let verifier = if self.client_auth_required {
+                    verifier
+                } else {
+                    verifier.allow_unauthenticated()
+                };
+                let verifier = verifier.build().map_err(|e| {
+                    Error::with(
+                        ErrorKind::InvalidConfig,
+                        context,
+                        format!("client certificate verification: {e}"),
+                    )
+                })?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config = builder.with_single_cert(chain, key).map_err(|e| {
+            Error::with(
+                ErrorKind::InvalidConfig,
+                context,
+                format!(
+                    "private key file {} cannot be used with certificate file {}: {e}",
+                    self.key_file.display(),
+                    self.cert_file.display()
+                ),
+            )
+            .with_source(e)
+        })?;
+        config.session_storage = Arc::new(ExpiringSessions::new(
+            self.session_timeout,
+            SESSION_CACHE_ENTRIES,
+        ));
+        Ok(ServerTls {
+            config: Arc::new(config),
+            handshake_timeout: self.handshake_timeout,
+        })
+    }
+}
+
+/// A listener's built TLS configuration: what each accepted connection's session needs.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerTls {
+    config: Arc<ServerConfig>,
+    handshake_timeout: Duration,
+}
+
+impl ServerTls {
+    pub(crate) fn session(&self) -> std::io::Result<ServerSession> {
+        ServerSession::new(Arc::clone(&self.config), self.handshake_timeout)
+    }
+}

@@ -1,0 +1,199 @@
+//! `ServerSession`: the TLS state machine of one accepted connection, shared by its
+//! reader and its writers.
+//!
+//! A rustls connection is not full duplex: reading and writing go through one state
+//! machine. Holding its lock across a blocking socket read would starve every writer
+//! (rustls issue 288), and a writer blocked on a full socket while holding it would stop
+//! the reader from draining the peer — both sides stuck, as in rustls issue 2556. So the
+//! lock is never held across socket I/O: the reader reads ciphertext into its own buffer
+//! first and only then takes the lock to decrypt; writers take it only to encrypt, and
+//! send the records afterwards through the connection's ordered write path.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rustls::{ServerConfig, ServerConnection};
+
+use super::info::TlsInfo;
+use crate::error::{Error, ErrorKind};
+
+#[derive(Debug)]
+pub(crate) struct ServerSession {
+    tls: Mutex<ServerConnection>,
+    handshake_timeout: Duration,
+}
+
+/// What decrypting a piece of input found besides plaintext.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Opened {
+    /// The session has records to send (handshake messages, alerts, key updates).
+    pub(crate) wants_write: bool,
+    /// The peer sent close_notify: its data is complete.
+    pub(crate) closed: bool,
+}
+
+/// An `io::Error` carrying a rustls error, so that it maps to `ErrorKind::Tls`.
+pub(crate) fn io_error(err: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, err)
+}
+
+fn truncated() -> io::Error {
+    io_error(rustls::Error::General(
+        "peer closed the connection without a TLS close_notify: the data may be truncated".into(),
+    ))
+}
+
+impl ServerSession {
+    pub(crate) fn new(
+        config: Arc<ServerConfig>,
+        handshake_timeout: Duration,
+    ) -> io::Result<ServerSession> {
+        Ok(ServerSession {
+            tls: Mutex::new(ServerConnection::new(config).map_err(io_error)?),
+            handshake_timeout,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ServerConnection> {
+        self.tls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connection thread, before `on_connect`: runs the handshake over `stream`, bounded by
+    /// the handshake timeout as a whole (a client trickling half a record cannot stretch
+    /// it). On failure the alert, if any, is sent.
+    pub(crate) fn handshake(&self, stream: &TcpStream, context: &str) -> Result<TlsInfo, Error> {
+        let mut tls = self.lock();
+        drive_handshake(&mut tls, stream, self.handshake_timeout)
+            .map_err(|e| handshake_error(e, self.handshake_timeout, context))?;
+        Ok(TlsInfo::of(&tls))
+    }
+
+    /// Under the connection's write lock: encrypts `data` and returns the records to send,
+    /// with any records the session was already waiting to send before them.
+    pub(crate) fn seal(&self, data: &[u8]) -> io::Result<Vec<u8>> {
+        let mut tls = self.lock();
+        if !data.is_empty() {
+            tls.writer().write_all(data)?;
+        }
+        let mut records = Vec::with_capacity(data.len() + 64);
+        while tls.wants_write() {
+            tls.write_tls(&mut records)?;
+        }
+        Ok(records)
+    }
+
+    /// Whether records wait to be sent.
+    pub(crate) fn has_pending(&self) -> bool {
+        self.lock().wants_write()
+    }
+
+    /// Under the connection's write lock: the close_notify alert to send before FIN.
+    pub(crate) fn close_notify(&self) -> Vec<u8> {
+        let mut tls = self.lock();
+        tls.send_close_notify();
+        let mut records = Vec::new();
+        while tls.wants_write() {
+            if tls.write_tls(&mut records).is_err() {
+                break;
+            }
+        }
+        records
+    }
+
+    /// Decrypts `ciphertext` read from the socket, appending the plaintext to `plain`.
+    /// With an empty `ciphertext`, collects plaintext that arrived with the handshake.
+    pub(crate) fn open(&self, mut ciphertext: &[u8], plain: &mut Vec<u8>) -> io::Result<Opened> {
+        let mut tls = self.lock();
+        let mut opened = Opened::default();
+        loop {
+            if !ciphertext.is_empty() {
+                tls.read_tls(&mut ciphertext)?;
+            }
+            tls.process_new_packets().map_err(io_error)?;
+            match tls.reader().read_to_end(plain) {
+                Ok(_) => opened.closed = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if ciphertext.is_empty() {
+                break;
+            }
+        }
+        opened.wants_write = tls.wants_write();
+        Ok(opened)
+    }
+
+    /// The socket reached end of stream: a clean end only after close_notify.
+    pub(crate) fn open_eof(&self, plain: &mut Vec<u8>) -> io::Result<()> {
+        let mut tls = self.lock();
+        tls.read_tls(&mut io::empty())?;
+        tls.process_new_packets().map_err(io_error)?;
+        match tls.reader().read_to_end(plain) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(truncated()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(truncated()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Runs a handshake over `stream` until it completes, the peer fails it, or `timeout`
+/// passes (as a whole: a peer trickling half a record cannot stretch it). On failure the
+/// alert, if any, is sent as far as the socket takes it.
+pub(crate) fn drive_handshake<D>(
+    tls: &mut rustls::ConnectionCommon<D>,
+    stream: &TcpStream,
+    timeout: Duration,
+) -> io::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut io = stream;
+    loop {
+        while tls.wants_write() {
+            stream.set_write_timeout(Some(left(deadline)?))?;
+            tls.write_tls(&mut io)?;
+        }
+        if !tls.is_handshaking() {
+            return Ok(());
+        }
+        stream.set_read_timeout(Some(left(deadline)?))?;
+        if tls.read_tls(&mut io)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "peer closed the connection during the TLS handshake",
+            ));
+        }
+        if let Err(e) = tls.process_new_packets() {
+            let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+            let _ = tls.write_tls(&mut io);
+            return Err(io_error(e));
+        }
+    }
+}
+
+/// The error for a failed handshake: Timeout when it took too long, Tls otherwise.
+pub(crate) fn handshake_error(e: io::Error, timeout: Duration, context: &str) -> Error {
+    let timed_out = matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    );
+    let (kind, message) = if timed_out {
+        (
+            ErrorKind::Timeout,
+            format!("TLS handshake not finished within the handshake timeout of {timeout:?}"),
+        )
+    } else {
+        (ErrorKind::Tls, format!("TLS handshake failed: {e}"))
+    };
+    Error::io(context, e).kind_set(kind).message(message)
+}
+
+/// What is left until `deadline`, or a timeout error once it has passed.
+fn left(deadline: Instant) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::Error::from(io::ErrorKind::TimedOut));
+    }
+    Ok(left)
+}
