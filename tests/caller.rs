@@ -108,3 +108,71 @@ fn closing_from_another_thread_ends_the_connection_cleanly() {
     client.close().unwrap();
     wait_event(&events, |e| matches!(e, Event::Close(_)));
 }
+
+/// Answers each byte received with one block of 'r'.
+struct BlockPerByte;
+
+const BLOCK: usize = 100 * 1024;
+
+impl synctcp::ConnectionService for BlockPerByte {
+    fn on_bytes<'a>(
+        &mut self,
+        _: &Caller,
+        data: &'a [u8],
+    ) -> Result<Option<std::borrow::Cow<'a, [u8]>>, synctcp::Error> {
+        Ok(Some(std::borrow::Cow::Owned(vec![
+            b'r';
+            BLOCK * data.len()
+        ])))
+    }
+}
+
+#[test]
+fn replies_never_land_inside_a_write_from_another_thread() {
+    // A small queue makes the other threads' writes wait for room piece by piece while
+    // the connection thread's replies want the socket.
+    const ROUNDS: usize = 150;
+    let (tx, callers) = mpsc::channel();
+    let config = loopback().write_queue_bytes(64 * 1024);
+    let mut listener = Listener::bind_with(0, &config).unwrap();
+    listener
+        .attach(move |caller: &Caller| {
+            let _ = tx.send(caller.clone());
+            Ok(BlockPerByte)
+        })
+        .unwrap();
+    listener.start().unwrap();
+    let stream = std::net::TcpStream::connect(listener.local_addr()).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let caller = callers.recv_timeout(WAIT).unwrap();
+    let writers: Vec<_> = (0..2u8)
+        .map(|t| {
+            let caller = caller.clone();
+            thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    caller.write_bytes(&vec![b'a' + t; BLOCK]).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut requests = stream.try_clone().unwrap();
+    let asking = thread::spawn(move || {
+        for _ in 0..ROUNDS {
+            std::io::Write::write_all(&mut requests, b"x").unwrap();
+        }
+    });
+    let mut reader = stream;
+    let mut block = vec![0u8; BLOCK];
+    for i in 0..3 * ROUNDS {
+        std::io::Read::read_exact(&mut reader, &mut block).unwrap();
+        let first = block[0];
+        assert!(
+            block.iter().all(|&b| b == first),
+            "block {i}: a write was split by another"
+        );
+    }
+    asking.join().unwrap();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+}

@@ -538,3 +538,29 @@ fn sessions_resume_with_a_shared_configuration_and_expire() {
     let (expiring, _) = tls_echo(server_tls(&pki).session_timeout(Duration::ZERO));
     assert_eq!(resumed(&expiring, &client_tls(&pki)), [false, false, false]);
 }
+
+#[test]
+fn the_tls_examples_talk_to_each_other() {
+    let mut server = std::process::Command::new(example("tls_echo_server"));
+    server.arg("0");
+    let (mut running, port) = start_example(server);
+    // The second line names the certificate the server made.
+    let line = running.next_line();
+    let cert = line
+        .trim()
+        .strip_prefix("certificate ")
+        .unwrap()
+        .to_string();
+    let out = std::process::Command::new(example("tls_client"))
+        .args(["localhost", &port.to_string(), &cert, "over TLS"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "over TLS\n");
+    drop(running);
+    let _ = std::fs::remove_dir_all(std::path::Path::new(&cert).parent().unwrap());
+}

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -191,8 +191,18 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
-/// A running child process, killed when dropped.
-pub struct Running(pub Child);
+/// A running child process, killed when dropped. Its stdout stays open (a closed pipe
+/// would make its next print fail).
+pub struct Running(pub Child, pub BufReader<ChildStdout>);
+
+impl Running {
+    /// The next line the process printed.
+    pub fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self.1.read_line(&mut line).unwrap();
+        line
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -208,10 +218,9 @@ pub fn start_example(mut command: Command) -> (Running, u16) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut running = Running(child, stdout);
+    let line = running.next_line();
     let addr = line
         .trim()
         .strip_prefix("listening on ")
