@@ -12,10 +12,6 @@ pub(crate) struct ReadBuf {
 }
 
 impl ReadBuf {
-    pub(crate) fn new() -> ReadBuf {
-        ReadBuf::default()
-    }
-
     /// The bytes received and not yet consumed.
     pub(crate) fn data(&self) -> &[u8] {
         &self.buf[self.start..self.end]
@@ -81,7 +77,7 @@ mod tests {
 
     #[test]
     fn keeps_order_across_compaction_and_growth() {
-        let mut rb = ReadBuf::new();
+        let mut rb = ReadBuf::default();
         extend(&mut rb, b"hello ");
         assert_eq!(rb.take(2), b"he");
         extend(&mut rb, &[b'x'; 100]);

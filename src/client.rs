@@ -1,9 +1,11 @@
-//! `Client`: Ballerina's `tcp:Client`, a blocking connection owned by one thread.
-//! Reads keep what they received but did not return in a `ReadBuf`, so a timeout in the
-//! middle of `read_bytes_exact` loses nothing.
+//! `Client`: Ballerina's `tcp:Client`, a blocking connection. One thread may read while
+//! another writes. Reads keep what they received but did not return in a `ReadBuf`, so a
+//! timeout in the middle of `read_bytes_exact` loses nothing.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::buffer::ReadBuf;
 use crate::client_config::ClientConfig;
@@ -19,7 +21,12 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Ballerina's `tcp:Client`. Reads wait at most the configured `timeout` and writes at most
 /// the `write_timeout` (300 s each by default); a closed or reset connection is an
 /// [`Error`], never a panic. `Client` also implements [`std::io::Read`] and
-/// [`std::io::Write`], so it works with `BufReader`, `io::copy` and `lines()`.
+/// [`std::io::Write`] (and so does `&Client`), so it works with `BufReader`, `io::copy` and
+/// `lines()`.
+///
+/// Every method takes `&self`: share a client (in an `Arc`) between a thread that reads and
+/// a thread that writes, as a chat client does. Reads are served one at a time, and so are
+/// writes; a read waiting for bytes never holds up a write.
 ///
 /// Dropping a client closes it.
 ///
@@ -41,12 +48,23 @@ const READ_CHUNK: usize = 16 * 1024;
 /// ```
 #[derive(Debug)]
 pub struct Client {
-    io: Option<ClientIo>,
+    io: ClientIo,
     /// `host:port` as given, for error messages.
     target: String,
     local: SocketAddr,
     peer: SocketAddr,
+    reading: Mutex<Reading>,
+    /// Held for a whole write, so that writes from several threads never interleave.
+    writing: Mutex<()>,
+    closed: AtomicBool,
+}
+
+/// The read side: what arrived and was not returned yet.
+#[derive(Debug, Default)]
+struct Reading {
     pending: ReadBuf,
+    /// TLS ciphertext read from the socket and not yet decrypted.
+    scratch: ReadBuf,
     peer_closed: bool,
 }
 
@@ -164,12 +182,13 @@ impl Client {
         let io = ClientIo::establish(stream, host, config, &context)?;
         log::debug!("connected to {target} ({peer}) from {local}");
         Ok(Client {
-            io: Some(io),
+            io,
             target,
             local,
             peer,
-            pending: ReadBuf::new(),
-            peer_closed: false,
+            reading: Mutex::default(),
+            writing: Mutex::default(),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -191,8 +210,9 @@ impl Client {
     /// client.write_bytes(b"ping")?;
     /// # Ok::<(), synctcp::Error>(())
     /// ```
-    pub fn write_bytes(&mut self, data: &[u8]) -> Result<()> {
-        open(&mut self.io, &self.target, "write to")?
+    pub fn write_bytes(&self, data: &[u8]) -> Result<()> {
+        let _writing = self.lock_writing("write to")?;
+        self.io
             .write_all(data)
             .map_err(|e| Error::io(format!("write to {}", self.target), e))
     }
@@ -222,12 +242,13 @@ impl Client {
     /// assert!(!data.is_empty());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn read_bytes(&mut self) -> Result<Vec<u8>> {
-        if self.pending.is_empty() {
-            self.fill()?;
+    pub fn read_bytes(&self) -> Result<Vec<u8>> {
+        let mut reading = self.lock_reading("read from")?;
+        if reading.pending.is_empty() {
+            self.fill(&mut reading)?;
         }
-        let n = self.pending.len();
-        Ok(self.pending.take(n))
+        let n = reading.pending.len();
+        Ok(reading.pending.take(n))
     }
 
     /// Returns exactly `len` bytes, waiting until they have all arrived.
@@ -247,15 +268,16 @@ impl Client {
     /// # use std::io::Write;
     /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// # let port = server.local_addr()?.port();
-    /// let mut client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
     /// # let mut peer = server.accept()?.0; peer.write_all(b"4 by")?; peer.write_all(b"tes!")?;
     /// assert_eq!(client.read_bytes_exact(8)?, b"4 bytes!");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn read_bytes_exact(&mut self, len: usize) -> Result<Vec<u8>> {
-        while self.pending.len() < len {
-            let before = self.pending.len();
-            if let Err(err) = self.fill() {
+    pub fn read_bytes_exact(&self, len: usize) -> Result<Vec<u8>> {
+        let mut reading = self.lock_reading("read from")?;
+        while reading.pending.len() < len {
+            let before = reading.pending.len();
+            if let Err(err) = self.fill(&mut reading) {
                 if err.kind() == ErrorKind::Closed {
                     return Err(err.message(format!(
                         "connection closed by peer after {before} of {len} bytes"
@@ -264,23 +286,28 @@ impl Client {
                 return Err(err);
             }
         }
-        Ok(self.pending.take(len))
+        Ok(reading.pending.take(len))
     }
 
-    /// Reads once from the socket into `pending`.
-    fn fill(&mut self) -> Result<usize> {
-        if self.peer_closed {
+    /// Reads once from the connection into `pending`.
+    fn fill(&self, reading: &mut Reading) -> Result<usize> {
+        if reading.peer_closed {
             return Err(self.closed_by_peer());
         }
-        let io = open(&mut self.io, &self.target, "read from")?;
+        let Reading {
+            pending, scratch, ..
+        } = reading;
         loop {
-            match io.read(self.pending.spare(READ_CHUNK)) {
+            match self.io.read(pending.spare(READ_CHUNK), scratch) {
+                Ok(0) if self.closed.load(Ordering::SeqCst) => {
+                    return Err(self.closed_here("read from"))
+                }
                 Ok(0) => {
-                    self.peer_closed = true;
+                    reading.peer_closed = true;
                     return Err(self.closed_by_peer());
                 }
                 Ok(n) => {
-                    self.pending.commit(n);
+                    pending.commit(n);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -297,30 +324,91 @@ impl Client {
         )
     }
 
-    /// Closes the connection: the peer sees an orderly end of stream after every byte
-    /// written. Input that arrived and was not read is discarded. Calling `close` again
-    /// does nothing; later reads and writes fail with [`ErrorKind::Closed`].
+    fn closed_here(&self, operation: &str) -> Error {
+        Error::with(
+            ErrorKind::Closed,
+            format!("{operation} {}", self.target),
+            "client is closed",
+        )
+    }
+
+    fn lock_reading(&self, operation: &str) -> Result<MutexGuard<'_, Reading>> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(self.closed_here(operation));
+        }
+        Ok(self.reading.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn lock_writing(&self, operation: &str) -> Result<MutexGuard<'_, ()>> {
+        let guard = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(self.closed_here(operation));
+        }
+        Ok(guard)
+    }
+
+    /// Ends the sending direction: the peer reads everything written, then an end of
+    /// stream (after TLS close_notify), while this client can still read the peer's reply.
+    /// Later writes fail with [`ErrorKind::Closed`]. Like `nc -N` on end of input.
     ///
     /// # Errors
     ///
-    /// Never fails today; the `Result` leaves room for TLS close notifications.
+    /// An I/O error if the final bytes cannot be sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use std::io::{Read, Write};
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// # std::thread::spawn(move || { let (mut s, _) = server.accept().unwrap();
+    /// #     let mut all = Vec::new(); s.read_to_end(&mut all).unwrap(); s.write_all(&all).unwrap(); });
+    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// client.write_bytes(b"whole request")?;
+    /// client.shutdown_write()?; // the server reads to the end, then answers
+    /// assert_eq!(client.read_bytes_exact(13)?, b"whole request");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_write(&self) -> Result<()> {
+        let _writing = self.lock_writing("shut down writing to")?;
+        self.io
+            .shutdown_write()
+            .map_err(|e| Error::io(format!("shut down writing to {}", self.target), e))
+    }
+
+    /// Closes the connection: the peer sees an orderly end of stream after every byte
+    /// written. Input that arrived and was not read is discarded, and a read waiting on
+    /// another thread returns. Calling `close` again does nothing; later reads and writes
+    /// fail with [`ErrorKind::Closed`].
+    ///
+    /// # Errors
+    ///
+    /// Never fails today; the `Result` leaves room for protocols whose close can fail.
     ///
     /// # Examples
     ///
     /// ```
     /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// # let port = server.local_addr()?.port();
-    /// let mut client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
     /// client.close()?;
     /// client.close()?; // idempotent
     /// assert!(client.write_bytes(b"late").is_err());
     /// # Ok::<(), synctcp::Error>(())
     /// ```
-    pub fn close(&mut self) -> Result<()> {
-        if let Some(mut io) = self.io.take() {
-            io.close();
-            log::debug!("closed connection to {}", self.target);
+    pub fn close(&self) -> Result<()> {
+        let writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
         }
+        let _ = self.io.shutdown_write();
+        drop(writing);
+        // Wake a read blocked on another thread, then read what already arrived so that
+        // dropping the socket does not answer unread input with a reset.
+        let stream = self.io.tcp();
+        let _ = stream.shutdown(Shutdown::Read);
+        net::discard_buffered(stream);
+        log::debug!("closed connection to {}", self.target);
         Ok(())
     }
 
@@ -337,7 +425,7 @@ impl Client {
     /// ```
     #[cfg(feature = "tls")]
     pub fn tls(&self) -> Option<crate::tls::TlsInfo> {
-        self.io.as_ref().and_then(ClientIo::tls_info)
+        self.io.tls_info()
     }
 
     /// The local address of the connection.
@@ -371,21 +459,6 @@ impl Client {
     }
 }
 
-/// The open connection, or a Closed error naming `operation`.
-fn open<'a>(
-    io: &'a mut Option<ClientIo>,
-    target: &str,
-    operation: &str,
-) -> Result<&'a mut ClientIo> {
-    io.as_mut().ok_or_else(|| {
-        Error::with(
-            ErrorKind::Closed,
-            format!("{operation} {target}"),
-            "client is closed",
-        )
-    })
-}
-
 fn lookup_error(context: &str, err: io::Error) -> Error {
     let lookup = net::is_lookup_failure(&err);
     let err = Error::io(context, err);
@@ -396,37 +469,54 @@ fn lookup_error(context: &str, err: io::Error) -> Error {
     }
 }
 
-/// Reads what was received and not yet returned first, then from the socket. End of
+/// Reads what was received and not yet returned first, then from the connection. End of
 /// stream is `Ok(0)`, as `Read` requires.
-impl Read for Client {
+impl Read for &Client {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !self.pending.is_empty() {
-            let n = buf.len().min(self.pending.len());
-            buf[..n].copy_from_slice(&self.pending.data()[..n]);
-            self.pending.consume(n);
+        let mut reading = self.lock_reading("read from")?;
+        if !reading.pending.is_empty() {
+            let n = buf.len().min(reading.pending.len());
+            buf[..n].copy_from_slice(&reading.pending.data()[..n]);
+            reading.pending.consume(n);
             return Ok(n);
         }
-        if self.peer_closed {
+        if reading.peer_closed || buf.is_empty() {
             return Ok(0);
         }
-        let n = open(&mut self.io, &self.target, "read from")?.read(buf)?;
-        if n == 0 && !buf.is_empty() {
-            self.peer_closed = true;
+        let Reading { scratch, .. } = &mut *reading;
+        let n = self.io.read(buf, scratch)?;
+        if n == 0 {
+            reading.peer_closed = true;
         }
         Ok(n)
     }
 }
 
-impl Write for Client {
+/// Each `write` sends all of `buf`.
+impl Write for &Client {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        open(&mut self.io, &self.target, "write to")?.write(buf)
+        self.write_bytes(buf)?;
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.io {
-            Some(io) => io.flush(),
-            None => Ok(()),
-        }
+        Ok(())
+    }
+}
+
+impl Read for Client {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for Client {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

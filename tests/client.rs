@@ -215,3 +215,46 @@ fn read_and_write_traits_compose_with_std() {
     peer.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"copied");
 }
+
+#[test]
+fn one_thread_reads_while_another_writes() {
+    // Writing 8 MiB to an echo server without reading would fill both directions' buffers
+    // and stall; with a reader on another thread it streams.
+    const TOTAL: usize = 8 << 20;
+    let listener = echo_listener();
+    let client = std::sync::Arc::new(connect(&listener));
+    let writer = {
+        let client = std::sync::Arc::clone(&client);
+        std::thread::spawn(move || {
+            let piece = vec![b'w'; 64 * 1024];
+            for _ in 0..TOTAL / piece.len() {
+                client.write_bytes(&piece).unwrap();
+            }
+        })
+    };
+    let mut received = 0;
+    while received < TOTAL {
+        let data = client.read_bytes().unwrap();
+        assert!(data.iter().all(|&b| b == b'w'));
+        received += data.len();
+    }
+    writer.join().unwrap();
+    assert_eq!(received, TOTAL);
+}
+
+#[test]
+fn close_on_another_thread_ends_a_waiting_read() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::sync::Arc::new(connect_port(server.local_addr().unwrap().port()));
+    let _peer = server.accept().unwrap();
+    let reader = {
+        let client = std::sync::Arc::clone(&client);
+        std::thread::spawn(move || client.read_bytes().unwrap_err())
+    };
+    // Whether the read has started waiting or not, close must end it.
+    std::thread::yield_now();
+    client.close().unwrap();
+    let err = reader.join().unwrap();
+    assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
+    assert!(err.to_string().contains("client is closed"), "{err}");
+}
