@@ -34,7 +34,7 @@ fn main() -> Result<(), Error> {
     let port = listener.local_addr().port();
     println!("server: listening on port {port}");
 
-    let mut client = Client::connect("localhost", port)?;
+    let client = Client::connect("localhost", port)?;
     client.write_bytes(b"Hello Ballerina")?;
     let reply = client.read_bytes_exact("Hello Ballerina".len())?;
     println!("client: received {:?}", String::from_utf8_lossy(&reply));

@@ -88,11 +88,11 @@ fn a_peer_that_never_reads_meets_backpressure_not_unbounded_memory() {
 
     let rss_before = rss_bytes();
     let started = Instant::now();
-    let mut never_reads = connect(&listener);
+    let never_reads = connect(&listener);
     never_reads.write_bytes(b"flood").unwrap();
 
     // Another client is served while the flood is stuck.
-    let mut other = connect(&listener);
+    let other = connect(&listener);
     for i in 0..50 {
         let msg = format!("still served {i}");
         other.write_bytes(msg.as_bytes()).unwrap();

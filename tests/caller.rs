@@ -26,7 +26,7 @@ fn handing_out_callers() -> (Listener, mpsc::Receiver<Caller>) {
 #[test]
 fn a_caller_used_after_its_connection_closed_returns_closed() {
     let (listener, events) = probe_listener(loopback());
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     let Event::Connect(caller) = next(&events) else {
         panic!("expected a connect")
     };
@@ -47,7 +47,7 @@ fn a_caller_used_after_its_connection_closed_returns_closed() {
 #[test]
 fn writes_from_another_thread_arrive_in_order() {
     let (listener, callers) = handing_out_callers();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     let caller = callers.recv_timeout(WAIT).unwrap();
     let writer = thread::spawn(move || {
         for i in 0..2000u32 {
@@ -68,7 +68,7 @@ fn writes_from_many_threads_are_never_interleaved() {
     const WRITES: usize = 20;
     const SIZE: usize = 100 * 1024;
     let (listener, callers) = handing_out_callers();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     let caller = callers.recv_timeout(WAIT).unwrap();
     let writers: Vec<_> = (0..4u8)
         .map(|t| {

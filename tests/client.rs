@@ -14,7 +14,7 @@ use synctcp::{Client, ClientConfig, ErrorKind};
 fn client_echo() {
     // Ballerina: write "Hello Ballerina Echo from client", read it back.
     let listener = echo_listener();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     let message = b"Hello Ballerina Echo from client";
     client.write_bytes(message).unwrap();
     assert_eq!(client.read_bytes_exact(message.len()).unwrap(), message);
@@ -53,7 +53,7 @@ fn read_times_out_against_a_discarding_server() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     let config = ClientConfig::new().timeout(Some(Duration::from_millis(100)));
-    let mut client = Client::connect_with("127.0.0.1", port, &config).unwrap();
+    let client = Client::connect_with("127.0.0.1", port, &config).unwrap();
     let (mut peer, _) = server.accept().unwrap();
     client.write_bytes(b"discard me").unwrap();
     let mut sink = [0u8; 10];
@@ -80,7 +80,7 @@ fn exact_read_keeps_what_arrived_before_a_timeout() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     let config = ClientConfig::new().timeout(Some(Duration::from_millis(100)));
-    let mut client = Client::connect_with("127.0.0.1", port, &config).unwrap();
+    let client = Client::connect_with("127.0.0.1", port, &config).unwrap();
     let (mut peer, _) = server.accept().unwrap();
 
     peer.write_all(b"01234").unwrap();
@@ -94,7 +94,7 @@ fn exact_read_keeps_what_arrived_before_a_timeout() {
 #[test]
 fn exact_read_reports_a_short_stream_as_closed() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut client = connect_port(server.local_addr().unwrap().port());
+    let client = connect_port(server.local_addr().unwrap().port());
     let (mut peer, _) = server.accept().unwrap();
     peer.write_all(b"abc").unwrap();
     drop(peer);
@@ -152,7 +152,7 @@ fn hostnames_ipv4_and_ipv6_connect() {
         hosts.push("[::1]");
     }
     for host in hosts {
-        let mut client = Client::connect_with(host, port, &client_config())
+        let client = Client::connect_with(host, port, &client_config())
             .unwrap_or_else(|e| panic!("{host}: {e}"));
         client.write_bytes(host.as_bytes()).unwrap();
         assert_eq!(
@@ -165,7 +165,7 @@ fn hostnames_ipv4_and_ipv6_connect() {
 #[test]
 fn close_is_idempotent_and_later_calls_fail_closed() {
     let listener = echo_listener();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     client.close().unwrap();
     client.close().unwrap();
     let err = client.write_bytes(b"x").unwrap_err();
@@ -176,7 +176,7 @@ fn close_is_idempotent_and_later_calls_fail_closed() {
 #[test]
 fn writing_to_a_reset_connection_is_an_error_not_a_panic() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut client = connect_port(server.local_addr().unwrap().port());
+    let client = connect_port(server.local_addr().unwrap().port());
     let (peer, _) = server.accept().unwrap();
     socket2::SockRef::from(&peer)
         .set_linger(Some(Duration::ZERO))

@@ -12,7 +12,7 @@ use synctcp::ErrorKind;
 fn a_panic_in_on_bytes_closes_only_its_connection() {
     let (mut listener, events) = probe_listener(loopback());
     let mut others: Vec<_> = (0..3).map(|_| connect(&listener)).collect();
-    let mut victim = connect(&listener);
+    let victim = connect(&listener);
     let port = victim.local_addr().port();
     let mut victim_id = None;
     for _ in 0..4 {
@@ -28,7 +28,7 @@ fn a_panic_in_on_bytes_closes_only_its_connection() {
     // Others keep echoing from their own threads while one connection panics.
     let echoing: Vec<_> = others
         .drain(..)
-        .map(|mut client| {
+        .map(|client| {
             thread::spawn(move || {
                 for i in 0..200u32 {
                     let msg = format!("msg {i};");

@@ -67,7 +67,7 @@ fn out_of_descriptors_the_listener_backs_off_and_recovers() {
     drop(flood);
     let deadline = Instant::now() + WAIT;
     loop {
-        let mut client = connect_port(port);
+        let client = connect_port(port);
         client.write_bytes(b"back").unwrap();
         match client.read_bytes_exact(4) {
             Ok(reply) => {

@@ -25,7 +25,7 @@ impl ConnectionService for Greeter {
 }
 
 fn ask(port: u16) -> String {
-    let mut client = connect_port(port);
+    let client = connect_port(port);
     client.write_bytes(b"?").unwrap();
     let reply = String::from_utf8(client.read_bytes().unwrap()).unwrap();
     client.close().unwrap();

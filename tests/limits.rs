@@ -59,7 +59,7 @@ fn never_more_than_max_connections_at_once() {
 
     // ...and each close lets one more in. The backlog is first in, first out: close the
     // clients in the order they connected.
-    for (i, mut client) in clients.into_iter().enumerate() {
+    for (i, client) in clients.into_iter().enumerate() {
         assert_eq!(client.read_bytes_exact(2).unwrap(), b"hi");
         client.close().unwrap();
         if i + K < K + 5 {
@@ -79,7 +79,7 @@ fn a_failed_thread_spawn_closes_that_connection_and_the_listener_goes_on() {
     listener.attach(|_: &Caller| Ok(Echo)).unwrap();
     listener.start().unwrap();
     for _ in 0..3 {
-        let mut client = connect(&listener);
+        let client = connect(&listener);
         // The connection is closed instead of left hanging.
         let err = client.read_bytes().unwrap_err();
         assert!(

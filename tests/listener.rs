@@ -19,7 +19,7 @@ const LOREM: &[u8] =
 fn listener_echoes_the_83_byte_message() {
     assert_eq!(LOREM.len(), 83);
     let listener = echo_listener();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     client.write_bytes(LOREM).unwrap();
     assert_eq!(client.read_bytes_exact(LOREM.len()).unwrap(), LOREM);
 }
@@ -50,7 +50,7 @@ fn one_big_reply_arrives_whole() {
     let mut listener = Listener::bind_with(0, &loopback()).unwrap();
     listener.attach(|_: &Caller| Ok(BigReply)).unwrap();
     listener.start().unwrap();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     client.write_bytes(b"send it").unwrap();
     let reply = client.read_bytes_exact(8_000_001).unwrap();
     assert_eq!(reply[8_000_000], 97);
@@ -72,7 +72,7 @@ fn closing_in_on_connect_makes_the_client_read_fail_closed() {
         })
         .unwrap();
     listener.start().unwrap();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     let err = client.read_bytes().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
     // The connection was accepted, so on_close runs, and no bytes were dispatched.
@@ -106,7 +106,7 @@ fn an_error_from_on_bytes_goes_to_on_error_then_closes() {
         .attach(move |_: &Caller| Ok(Recorder(tx.clone())))
         .unwrap();
     listener.start().unwrap();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     client.write_bytes(b"hello").unwrap();
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), "bytes hello");
     assert_eq!(
@@ -116,7 +116,7 @@ fn an_error_from_on_bytes_goes_to_on_error_then_closes() {
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), "close");
     // The client sees an orderly end of stream; the listener serves on.
     assert_eq!(client.read_bytes().unwrap_err().kind(), ErrorKind::Closed);
-    let mut again = connect(&listener);
+    let again = connect(&listener);
     again.write_bytes(b"again").unwrap();
     assert_eq!(rx.recv_timeout(WAIT).unwrap(), "bytes again");
 }
@@ -163,7 +163,7 @@ fn no_on_bytes_before_on_connect_returns() {
         })
         .unwrap();
     listener.start().unwrap();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     client.write_bytes(b"early bytes").unwrap();
     assert!(matches!(next(&events), Event::Connect(_)));
     release_tx.send(()).unwrap();
@@ -234,12 +234,12 @@ fn on_close_runs_exactly_once_per_accepted_connection() {
     let mut clients = clients.into_iter();
 
     clients.next().unwrap().close().unwrap(); // 1: the client closes
-    let mut second = clients.next().unwrap(); // 2: the client sends, then drops
+    let second = clients.next().unwrap(); // 2: the client sends, then drops
     second.write_bytes(b"bye").unwrap();
     drop(second);
     let _third = clients.next().unwrap(); // 3: the service side closes through its caller
     callers[2].close();
-    let mut fourth = clients.next().unwrap(); // 4: on_bytes returns an error
+    let fourth = clients.next().unwrap(); // 4: on_bytes returns an error
     fourth.write_bytes(b"fail").unwrap();
     let _fifth = clients.next().unwrap(); // 5: open until the listener stops
 

@@ -67,7 +67,7 @@ fn fifty_clients_get_their_own_bytes_back_in_order() {
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
             thread::spawn(move || {
-                let mut client = connect_port(port);
+                let client = connect_port(port);
                 let expected: Vec<u8> = (0..CHUNKS)
                     .flat_map(|i| format!("client {c} chunk {i};").into_bytes())
                     .collect();

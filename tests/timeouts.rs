@@ -37,7 +37,7 @@ fn an_idle_connection_is_closed_after_the_idle_timeout() {
 fn traffic_in_either_direction_keeps_a_connection_alive() {
     let idle = Duration::from_millis(500);
     let (mut listener, events) = probe_listener(loopback().idle_timeout(Some(idle)));
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     let Event::Connect(caller) = next(&events) else {
         panic!("expected a connect")
     };
@@ -97,7 +97,7 @@ fn a_flooding_peer_is_bounded_by_max_lifetime_too() {
     let lifetime = Duration::from_millis(800);
     let (mut listener, events) = probe_listener(loopback().max_lifetime(Some(lifetime)));
     let started = Instant::now();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     let Event::Connect(_) = next(&events) else {
         panic!("expected a connect")
     };

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use pki::Pki;
 use synctcp::{
-    Caller, Client, ClientConfig, ClientSecureSocket, ConnectionService, Error, ErrorKind,
-    Listener, ListenerSecureSocket,
+    Caller, Client, ClientSecureSocket, ConnectionService, Error, ErrorKind, Listener,
+    ListenerSecureSocket,
 };
 
 fn server_tls(pki: &Pki) -> ListenerSecureSocket {
@@ -50,7 +50,7 @@ fn tls_connect(port: u16, secure: ClientSecureSocket) -> synctcp::Result<Client>
 fn secure_echo() {
     let pki = Pki::new();
     let (mut listener, callers) = tls_echo(server_tls(&pki));
-    let mut client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
+    let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
     let message = b"Hello Ballerina Echo from a secure client";
     client.write_bytes(message).unwrap();
     assert_eq!(client.read_bytes_exact(message.len()).unwrap(), message);
@@ -79,7 +79,7 @@ fn a_self_signed_server_certificate_can_be_trusted_directly() {
         pki.path("self.key"),
     ));
     let port = _listener.local_addr().port();
-    let mut client = tls_connect(port, ClientSecureSocket::new(pki.path("self.pem"))).unwrap();
+    let client = tls_connect(port, ClientSecureSocket::new(pki.path("self.pem"))).unwrap();
     client.write_bytes(b"ok").unwrap();
     assert_eq!(client.read_bytes_exact(2).unwrap(), b"ok");
     // The CA does not vouch for it.
@@ -166,8 +166,7 @@ fn unsupported_versions_and_ciphers_are_clear_config_errors() {
 fn enable_false_talks_plain_tcp() {
     let pki = Pki::new();
     let listener = echo_listener();
-    let mut client =
-        tls_connect(listener.local_addr().port(), client_tls(&pki).enable(false)).unwrap();
+    let client = tls_connect(listener.local_addr().port(), client_tls(&pki).enable(false)).unwrap();
     assert!(client.tls().is_none());
     client.write_bytes(b"plain").unwrap();
     assert_eq!(client.read_bytes_exact(5).unwrap(), b"plain");
@@ -245,14 +244,14 @@ fn a_plain_client_fails_cleanly_and_the_listener_goes_on() {
     let pki = Pki::new();
     let (listener, _) = tls_echo(server_tls(&pki));
     let port = listener.local_addr().port();
-    let mut plain = connect_port(port);
+    let plain = connect_port(port);
     plain.write_bytes(b"hello, in plain text\r\n").unwrap();
     let err = plain.read_bytes_exact(22).unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::Closed | ErrorKind::Reset),
         "{err}"
     );
-    let mut secure = tls_connect(port, client_tls(&pki)).unwrap();
+    let secure = tls_connect(port, client_tls(&pki)).unwrap();
     secure.write_bytes(b"still serving").unwrap();
     assert_eq!(secure.read_bytes_exact(13).unwrap(), b"still serving");
 }
@@ -264,7 +263,7 @@ fn mutual_tls_accepts_known_clients_and_rejects_the_rest() {
     let port = listener.local_addr().port();
 
     let known = client_tls(&pki).client_cert(pki.path("client.pem"), pki.path("client.key"));
-    let mut client = tls_connect(port, known).unwrap();
+    let client = tls_connect(port, known).unwrap();
     client.write_bytes(b"me").unwrap();
     assert_eq!(client.read_bytes_exact(2).unwrap(), b"me");
     let caller = callers.recv_timeout(WAIT).unwrap();
@@ -276,7 +275,7 @@ fn mutual_tls_accepts_known_clients_and_rejects_the_rest() {
         client_tls(&pki),
         client_tls(&pki).client_cert(pki.path("stranger.pem"), pki.path("stranger.key")),
     ] {
-        let outcome = tls_connect(port, secure).and_then(|mut c| {
+        let outcome = tls_connect(port, secure).and_then(|c| {
             c.write_bytes(b"let me in")?;
             c.read_bytes()
         });
@@ -299,7 +298,7 @@ fn mutual_tls_accepts_known_clients_and_rejects_the_rest() {
 fn optional_client_auth_serves_clients_without_a_certificate() {
     let pki = Pki::new();
     let (listener, callers) = tls_echo(server_tls(&pki).client_auth(pki.path("ca.pem"), false));
-    let mut client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
+    let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
     client.write_bytes(b"anon").unwrap();
     assert_eq!(client.read_bytes_exact(4).unwrap(), b"anon");
     assert!(callers
@@ -326,7 +325,7 @@ fn a_silent_client_is_closed_at_the_handshake_timeout_while_others_proceed() {
     }
 
     // A real client completes its handshake meanwhile.
-    let mut client = tls_connect(port, client_tls(&pki)).unwrap();
+    let client = tls_connect(port, client_tls(&pki)).unwrap();
     client.write_bytes(b"fine").unwrap();
     assert_eq!(client.read_bytes_exact(4).unwrap(), b"fine");
 
@@ -428,7 +427,7 @@ fn a_stream_cut_without_close_notify_is_an_error() {
     let pki = Pki::new();
     // Server side cut: an immediate stop closes without close_notify.
     let (mut listener, callers) = tls_echo(server_tls(&pki));
-    let mut client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
+    let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
     client.write_bytes(b"x").unwrap();
     assert_eq!(client.read_bytes_exact(1).unwrap(), b"x");
     let _ = callers.recv_timeout(WAIT).unwrap();
@@ -447,7 +446,7 @@ fn a_stream_cut_without_close_notify_is_an_error() {
         })
         .unwrap();
     listener.start().unwrap();
-    let mut client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
+    let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
     assert_eq!(client.read_bytes_exact(3).unwrap(), b"bye");
     let err = client.read_bytes().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
@@ -509,7 +508,7 @@ fn sessions_resume_with_a_shared_configuration_and_expire() {
         let config = client_config().secure_socket(secure.clone());
         (0..3)
             .map(|_| {
-                let mut client =
+                let client =
                     Client::connect_with("localhost", listener.local_addr().port(), &config)
                         .unwrap();
                 client.write_bytes(b"r").unwrap();
