@@ -64,23 +64,24 @@ impl ReadBuf {
         assert!(self.end + n <= self.buf.len(), "commit past the spare room");
         self.end += n;
     }
+
+    /// Appends bytes (decoders fed from slices).
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
+        self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
+        self.commit(bytes.len());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn extend(rb: &mut ReadBuf, bytes: &[u8]) {
-        rb.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
-        rb.commit(bytes.len());
-    }
-
     #[test]
     fn keeps_order_across_compaction_and_growth() {
         let mut rb = ReadBuf::default();
-        extend(&mut rb, b"hello ");
+        rb.extend(b"hello ");
         assert_eq!(rb.take(2), b"he");
-        extend(&mut rb, &[b'x'; 100]);
+        rb.extend(&[b'x'; 100]);
         assert_eq!(&rb.data()[..4], b"llo ");
         assert_eq!(rb.len(), 104);
         rb.consume(104);

@@ -11,6 +11,7 @@ use crate::buffer::ReadBuf;
 use crate::client_config::ClientConfig;
 use crate::client_io::ClientIo;
 use crate::error::{Error, ErrorKind, Result};
+use crate::framing::Codec;
 use crate::net::{self, ConnectError};
 
 /// How many bytes one `read_bytes` asks the socket for.
@@ -287,6 +288,78 @@ impl Client {
             }
         }
         Ok(reading.pending.take(len))
+    }
+
+    /// Reads one whole frame, as `codec` finds frames: however the peer's bytes were split
+    /// on the way, a whole message comes back.
+    ///
+    /// Bytes that arrive after the frame are kept for the next read.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_bytes`](Client::read_bytes); [`ErrorKind::InvalidData`] when the frame is
+    /// longer than the codec allows; [`ErrorKind::Closed`] when the peer closes in the
+    /// middle of a frame.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::Delimited;
+    /// # use std::io::Write;
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// # let mut peer = server.accept()?.0; peer.write_all(b"first li")?; peer.write_all(b"ne\nsecond line\n")?;
+    /// let mut lines = Delimited::lines();
+    /// assert_eq!(client.read_frame(&mut lines)?, b"first line");
+    /// assert_eq!(client.read_frame(&mut lines)?, b"second line");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_frame<C: Codec>(&self, codec: &mut C) -> Result<Vec<u8>> {
+        let mut reading = self.lock_reading("read a frame from")?;
+        loop {
+            let decoded = codec
+                .decode(reading.pending.data())
+                .map_err(|e| e.in_context(format!("read a frame from {}", self.target)))?;
+            if let Some(frame) = decoded {
+                let body = reading.pending.data()[frame.body()].to_vec();
+                reading.pending.consume(frame.consumed());
+                return Ok(body);
+            }
+            let partial = reading.pending.len();
+            if let Err(err) = self.fill(&mut reading) {
+                if err.kind() == ErrorKind::Closed && partial > 0 {
+                    return Err(err.message(format!(
+                        "connection closed by peer in the middle of a frame ({partial} bytes received)"
+                    )));
+                }
+                return Err(err);
+            }
+        }
+    }
+
+    /// Sends `frame`, encoded by `codec`, as one write.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidData`] when the codec cannot encode it (too long, or holding the
+    /// delimiter); otherwise as [`write_bytes`](Client::write_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::LengthPrefixed;
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// client.write_frame(&LengthPrefixed::new(), b"one message")?;
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn write_frame<C: Codec>(&self, codec: &C, frame: &[u8]) -> Result<()> {
+        let bytes = codec
+            .encoded(frame)
+            .map_err(|e| e.in_context(format!("write a frame to {}", self.target)))?;
+        self.write_bytes(&bytes)
     }
 
     /// Reads once from the connection into `pending`.

@@ -173,6 +173,14 @@ impl Error {
         }
     }
 
+    /// Sets the context (what was being done, to whom) if the error has none yet.
+    pub(crate) fn in_context(mut self, context: impl Into<String>) -> Error {
+        if self.context.is_empty() {
+            self.context = context.into();
+        }
+        self
+    }
+
     /// Replaces the message (the source stays).
     pub(crate) fn message(mut self, message: impl Into<String>) -> Error {
         self.message = Some(message.into());

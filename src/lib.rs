@@ -132,6 +132,7 @@ mod client_config;
 mod client_io;
 mod connection;
 mod error;
+pub mod framing;
 mod inbound;
 mod listener;
 mod listener_config;

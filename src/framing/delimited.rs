@@ -1,0 +1,185 @@
+//! `Delimited`: frames that end with a delimiter (`\n`, `\r\n`, or any byte string).
+
+use super::{Codec, Frame, DEFAULT_MAX_FRAME_LENGTH};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Frames that end with a delimiter, such as lines ending in `\n` or `\r\n`.
+///
+/// The delimiter is stripped from decoded frames by default. A frame that grows past the
+/// maximum frame length without a delimiter is refused as soon as it does. Searching resumes
+/// where it stopped, so a long frame arriving in small pieces costs linear time.
+///
+/// # Examples
+///
+/// ```
+/// use synctcp::framing::{Codec, Decoder, Delimited};
+///
+/// let mut decoder = Decoder::new(Delimited::new("\r\n"));
+/// decoder.push(b"GET / HTTP/1.1\r");
+/// assert_eq!(decoder.next_frame()?, None); // the delimiter is split across reads
+/// decoder.push(b"\nHost: x\r\n");
+/// assert_eq!(decoder.next_frame()?, Some(&b"GET / HTTP/1.1"[..]));
+/// assert_eq!(decoder.next_frame()?, Some(&b"Host: x"[..]));
+/// # Ok::<(), synctcp::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Delimited {
+    delimiter: Vec<u8>,
+    strip: bool,
+    max: usize,
+    /// How many bytes of the current buffer have been searched without finding the
+    /// delimiter.
+    searched: usize,
+}
+
+impl Delimited {
+    /// Frames ending with `delimiter`, stripped, at most [`DEFAULT_MAX_FRAME_LENGTH`]
+    /// (8 MiB) long.
+    ///
+    /// # Panics
+    ///
+    /// When `delimiter` is empty.
+    pub fn new(delimiter: impl AsRef<[u8]>) -> Delimited {
+        let delimiter = delimiter.as_ref().to_vec();
+        assert!(!delimiter.is_empty(), "a frame delimiter cannot be empty");
+        Delimited {
+            delimiter,
+            strip: true,
+            max: DEFAULT_MAX_FRAME_LENGTH,
+            searched: 0,
+        }
+    }
+
+    /// Lines ending in `\n` (a `\r` before it stays part of the line).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Codec, Delimited};
+    /// assert_eq!(Delimited::lines().encoded(b"hello")?, b"hello\n");
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn lines() -> Delimited {
+        Delimited::new(b"\n")
+    }
+
+    /// Whether decoded frames leave out the delimiter.
+    ///
+    /// Default: `true`.
+    pub fn strip_delimiter(mut self, strip: bool) -> Delimited {
+        self.strip = strip;
+        self
+    }
+
+    /// The longest frame (without its delimiter) to accept or send.
+    ///
+    /// Default: 8 MiB ([`DEFAULT_MAX_FRAME_LENGTH`]).
+    pub fn max_frame_length(mut self, max: usize) -> Delimited {
+        self.max = max;
+        self
+    }
+
+    fn find(&self, buf: &[u8], from: usize) -> Option<usize> {
+        buf.get(from..)?
+            .windows(self.delimiter.len())
+            .position(|w| w == self.delimiter.as_slice())
+            .map(|p| from + p)
+    }
+
+    /// How many bytes at the end of `buf` could be the start of a delimiter.
+    fn partial_delimiter(&self, buf: &[u8]) -> usize {
+        (1..self.delimiter.len())
+            .rev()
+            .find(|&k| buf.ends_with(&self.delimiter[..k]))
+            .unwrap_or(0)
+    }
+
+    fn too_long(&self, what: &str) -> Error {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "{what} is longer than the maximum frame length of {} bytes",
+                self.max
+            ),
+        )
+    }
+}
+
+impl Codec for Delimited {
+    fn encode(&self, frame: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if frame.len() > self.max {
+            return Err(self.too_long("a frame to send"));
+        }
+        if self.find(frame, 0).is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidData,
+                "a frame to send holds the delimiter, which would split it in two",
+            ));
+        }
+        out.extend_from_slice(frame);
+        out.extend_from_slice(&self.delimiter);
+        Ok(())
+    }
+
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>> {
+        if buf.len() < self.searched {
+            self.searched = 0; // not the buffer we searched: start over
+        }
+        // A delimiter may straddle the bytes searched and the new ones.
+        let from = self.searched.saturating_sub(self.delimiter.len() - 1);
+        match self.find(buf, from) {
+            Some(at) => {
+                self.searched = 0;
+                if at > self.max {
+                    return Err(self.too_long("a frame received"));
+                }
+                let end = at + self.delimiter.len();
+                let body = if self.strip { 0..at } else { 0..end };
+                Ok(Some(Frame::new(body, end)))
+            }
+            None => {
+                self.searched = buf.len();
+                // What is here is body, but for the start of a delimiter at the very end.
+                if buf.len() - self.partial_delimiter(buf) > self.max {
+                    return Err(self.too_long("a frame received without its delimiter"));
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_a_delimiter_split_across_calls() {
+        let mut codec = Delimited::new("\r\n");
+        assert_eq!(codec.decode(b"abc\r").unwrap(), None);
+        assert_eq!(codec.decode(b"abc\r\n").unwrap(), Some(Frame::new(0..3, 5)));
+    }
+
+    #[test]
+    fn keeps_the_delimiter_when_asked() {
+        let mut codec = Delimited::lines().strip_delimiter(false);
+        assert_eq!(codec.decode(b"a\nb").unwrap(), Some(Frame::new(0..2, 2)));
+    }
+
+    #[test]
+    fn refuses_overlong_frames_with_or_without_delimiter() {
+        let mut codec = Delimited::lines().max_frame_length(4);
+        assert!(codec.decode(b"abcd").unwrap().is_none());
+        assert!(codec.decode(b"abcde").is_err());
+        // A possible start of the delimiter is not counted as body...
+        let mut codec = Delimited::new("\r\n").max_frame_length(4);
+        assert!(codec.decode(b"abcd\r").unwrap().is_none());
+        // ...anything else is.
+        let mut codec = Delimited::new("\r\n").max_frame_length(4);
+        assert!(codec.decode(b"abcdx").is_err());
+        let mut codec = Delimited::lines().max_frame_length(4);
+        assert!(codec.decode(b"abcdefgh\n").is_err());
+        assert!(codec.encoded(b"abcde").is_err());
+        assert!(Delimited::lines().encoded(b"a\nb").is_err());
+    }
+}

@@ -1,0 +1,142 @@
+//! `Framed` and `FrameService`: a connection service that gets whole frames instead of
+//! whatever pieces the network delivered.
+
+use std::borrow::Cow;
+
+use super::{Codec, Decoder};
+use crate::caller::Caller;
+use crate::error::{Error, Result};
+use crate::service::ConnectionService;
+
+/// A connection service that works in whole frames: Ballerina's `onBytes`, with the message
+/// boundaries found for you.
+///
+/// Wrap it in [`Framed`] with a codec and return that from `on_connect`. Every callback
+/// runs on the connection's own thread, in order, as for [`ConnectionService`].
+///
+/// # Examples
+///
+/// ```
+/// use synctcp::framing::{Delimited, FrameService, Framed};
+/// use synctcp::{Caller, Error, Listener};
+/// use std::borrow::Cow;
+///
+/// /// Answers every line with its length.
+/// struct Measure;
+///
+/// impl FrameService for Measure {
+///     fn on_frame<'a>(&mut self, _: &Caller, line: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+///         Ok(Some(Cow::Owned(line.len().to_string().into_bytes())))
+///     }
+/// }
+///
+/// let mut listener = Listener::bind(0)?;
+/// listener.attach(|_: &Caller| Ok(Framed::new(Delimited::lines(), Measure)))?;
+/// # Ok::<(), synctcp::Error>(())
+/// ```
+pub trait FrameService: 'static {
+    /// Called with each whole frame, in order. Return `Ok(Some(bytes))` to send `bytes`
+    /// back as a frame (encoded by the codec), `Ok(None)` to send nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error goes to [`on_error`](FrameService::on_error), then the connection closes.
+    fn on_frame<'a>(&mut self, caller: &Caller, frame: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>>;
+
+    /// Called when the connection fails, a frame is malformed or too long included. The
+    /// default logs the error at warn level.
+    fn on_error(&mut self, caller: &Caller, err: &Error) {
+        log::warn!(
+            "connection {} from {}: {err}",
+            caller.id(),
+            caller.remote_addr()
+        );
+    }
+
+    /// Called once when the connection has closed. The default does nothing.
+    fn on_close(&mut self, caller: &Caller) {
+        let _ = caller;
+    }
+}
+
+/// Adapts a [`FrameService`] to a [`ConnectionService`]: buffers the bytes that arrive,
+/// hands the service whole frames, and encodes its replies.
+///
+/// A frame the codec refuses (longer than its maximum) is an
+/// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) error: `on_error`, then the
+/// connection closes.
+///
+/// # Examples
+///
+/// ```
+/// use synctcp::framing::{FrameService, Framed, LengthPrefixed};
+/// use synctcp::{Caller, Client, Error, Listener};
+/// use std::borrow::Cow;
+///
+/// struct Echo;
+/// impl FrameService for Echo {
+///     fn on_frame<'a>(&mut self, _: &Caller, frame: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+///         Ok(Some(Cow::Borrowed(frame)))
+///     }
+/// }
+///
+/// let mut listener = Listener::bind(0)?;
+/// listener.attach(|_: &Caller| Ok(Framed::new(LengthPrefixed::new(), Echo)))?;
+/// listener.start()?;
+///
+/// let client = Client::connect("127.0.0.1", listener.local_addr().port())?;
+/// let mut codec = LengthPrefixed::new();
+/// client.write_frame(&codec, b"a whole message")?;
+/// assert_eq!(client.read_frame(&mut codec)?, b"a whole message");
+/// # Ok::<(), synctcp::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Framed<C, S> {
+    decoder: Decoder<C>,
+    service: S,
+}
+
+impl<C: Codec, S: FrameService> Framed<C, S> {
+    /// `service`, fed frames found by `codec`.
+    pub fn new(codec: C, service: S) -> Framed<C, S> {
+        Framed {
+            decoder: Decoder::new(codec),
+            service,
+        }
+    }
+}
+
+impl<C: Codec, S: FrameService> Framed<C, S> {
+    /// Hands every whole frame buffered to the service, encoding its replies into `replies`.
+    fn frames(&mut self, caller: &Caller, replies: &mut Vec<u8>) -> Result<()> {
+        while let Some(body) = self.decoder.next_range()? {
+            let frame = &self.decoder.data()[body];
+            if let Some(reply) = self.service.on_frame(caller, frame)? {
+                self.decoder.codec().encode(&reply, replies)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<C: Codec + 'static, S: FrameService> ConnectionService for Framed<C, S> {
+    fn on_bytes<'a>(&mut self, caller: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>> {
+        self.decoder.push(data);
+        let mut replies = Vec::new();
+        let outcome = self.frames(caller, &mut replies);
+        if outcome.is_err() && !replies.is_empty() {
+            // Replies to the frames before the failing one are still delivered.
+            let _ = caller.write_bytes(&replies);
+        }
+        outcome?;
+        Ok((!replies.is_empty()).then_some(Cow::Owned(replies)))
+    }
+
+    fn on_error(&mut self, caller: &Caller, err: &Error) {
+        self.service.on_error(caller, err);
+    }
+
+    fn on_close(&mut self, caller: &Caller) {
+        self.service.on_close(caller);
+    }
+}

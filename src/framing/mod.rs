@@ -1,0 +1,187 @@
+//! Whole messages over a byte stream.
+//!
+//! TCP delivers bytes, not messages: one `write_bytes` of 100 bytes may arrive as 100
+//! bytes, or as 60 and 40, or together with the next message. A *codec* says where one
+//! message (a *frame*) ends and the next begins. This module has two and a trait for your
+//! own:
+//!
+//! - [`LengthPrefixed`]: each frame is preceded by its length (2 or 4 bytes, big-endian).
+//! - [`Delimited`]: each frame ends with a delimiter such as `\n` or `\r\n`.
+//! - [`Codec`]: implement it for any other format (the `http_echo` example frames HTTP
+//!   requests).
+//!
+//! Every codec has a maximum frame length: a frame that announces or grows past it is an
+//! [`ErrorKind::InvalidData`] error, and memory is never reserved from an announced length
+//! before the bytes arrive, so a peer cannot make the process allocate 4 GB by sending four
+//! bytes.
+//!
+//! Use frames on the listener side with [`Framed`] (your service implements
+//! [`FrameService::on_frame`]), on the client side with
+//! [`Client::read_frame`](crate::Client::read_frame) and
+//! [`Client::write_frame`](crate::Client::write_frame), and anywhere with a [`Decoder`].
+//!
+//! ```
+//! use synctcp::framing::{Decoder, LengthPrefixed, Codec};
+//!
+//! let codec = LengthPrefixed::new();
+//! let mut wire = Vec::new();
+//! codec.encode(b"hello", &mut wire)?;
+//! codec.encode(b"world", &mut wire)?;
+//!
+//! // However the bytes are split on the way, the same frames come out.
+//! let mut decoder = Decoder::new(codec);
+//! decoder.push(&wire[..3]);
+//! assert_eq!(decoder.next_frame()?, None); // not a whole frame yet
+//! decoder.push(&wire[3..]);
+//! assert_eq!(decoder.next_frame()?, Some(&b"hello"[..]));
+//! assert_eq!(decoder.next_frame()?, Some(&b"world"[..]));
+//! # Ok::<(), synctcp::Error>(())
+//! ```
+//!
+//! [`ErrorKind::InvalidData`]: crate::ErrorKind::InvalidData
+
+mod decoder;
+mod delimited;
+mod framed;
+mod length_prefixed;
+
+use std::ops::Range;
+
+use crate::error::Result;
+
+pub use decoder::Decoder;
+pub use delimited::Delimited;
+pub use framed::{FrameService, Framed};
+pub use length_prefixed::LengthPrefixed;
+
+/// The default maximum frame length of the built-in codecs: 8 MiB.
+pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
+
+/// A message format: how frames are written to and found in a byte stream.
+///
+/// `encode` is a pure function of the frame. `decode` may keep state between calls (the
+/// delimiter codec remembers how far it has searched), on the understanding that it is
+/// called with the same unconsumed bytes, grown, until it returns a frame.
+///
+/// # Examples
+///
+/// A codec whose frames are exactly 4 bytes:
+///
+/// ```
+/// use synctcp::framing::{Codec, Decoder, Frame};
+/// use synctcp::Result;
+///
+/// struct FourBytes;
+///
+/// impl Codec for FourBytes {
+///     fn encode(&self, frame: &[u8], out: &mut Vec<u8>) -> Result<()> {
+///         assert_eq!(frame.len(), 4);
+///         out.extend_from_slice(frame);
+///         Ok(())
+///     }
+///     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>> {
+///         Ok((buf.len() >= 4).then(|| Frame::new(0..4, 4)))
+///     }
+/// }
+///
+/// let mut decoder = Decoder::new(FourBytes);
+/// decoder.push(b"abcdef");
+/// assert_eq!(decoder.next_frame()?, Some(&b"abcd"[..]));
+/// assert_eq!(decoder.next_frame()?, None);
+/// # Ok::<(), synctcp::Error>(())
+/// ```
+pub trait Codec {
+    /// Appends `frame`, encoded, to `out`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) when the frame cannot be
+    /// encoded: longer than the maximum, or holding the delimiter.
+    fn encode(&self, frame: &[u8], out: &mut Vec<u8>) -> Result<()>;
+
+    /// Looks for one whole frame at the start of `buf`: `Ok(Some(frame))` with where its
+    /// body lies in `buf` and how many bytes of `buf` it used, `Ok(None)` when more bytes
+    /// are needed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) when the bytes can never
+    /// become a valid frame (a frame longer than the maximum): the stream cannot be
+    /// followed any further.
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>>;
+
+    /// `frame`, encoded, as a new buffer: for `Caller::write_bytes`.
+    ///
+    /// # Errors
+    ///
+    /// As [`encode`](Codec::encode).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Codec, Delimited};
+    ///
+    /// assert_eq!(Delimited::lines().encoded(b"hi")?, b"hi\n");
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    fn encoded(&self, frame: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(frame.len() + 4);
+        self.encode(frame, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// Where a decoded frame lies in the bytes it was decoded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    body: Range<usize>,
+    consumed: usize,
+}
+
+impl Frame {
+    /// A frame whose body is `buf[body]` and which used the first `consumed` bytes of `buf`
+    /// (header and delimiter included).
+    ///
+    /// # Panics
+    ///
+    /// When `body` does not lie within the first `consumed` bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // A 2-byte header, then 5 bytes of body.
+    /// let frame = synctcp::framing::Frame::new(2..7, 7);
+    /// assert_eq!(frame.body(), 2..7);
+    /// ```
+    pub fn new(body: Range<usize>, consumed: usize) -> Frame {
+        assert!(
+            body.start <= body.end && body.end <= consumed,
+            "a frame's body must lie within the bytes it used"
+        );
+        Frame { body, consumed }
+    }
+
+    /// Where the body lies in the decoded bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let frame = synctcp::framing::Frame::new(0..5, 6); // "hello\n"
+    /// assert_eq!(&b"hello\n"[frame.body()], b"hello");
+    /// ```
+    pub fn body(&self) -> Range<usize> {
+        self.body.clone()
+    }
+
+    /// How many bytes the frame used, body and framing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let frame = synctcp::framing::Frame::new(0..5, 6); // "hello\n"
+    /// assert_eq!(frame.consumed(), 6);
+    /// ```
+    pub fn consumed(&self) -> usize {
+        self.consumed
+    }
+}
