@@ -90,6 +90,8 @@ impl AcceptLoop {
         } else {
             self.addr
         };
+        // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; show them as a.b.c.d.
+        let (local, peer) = (unmapped(local), unmapped(peer));
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let conn = Connection::new(id, stream, local, peer, self.settings, self.transport()?);
         let conn = Arc::new(conn);
@@ -99,5 +101,28 @@ impl AcceptLoop {
         let service = Arc::clone(&self.service);
         self.tracker
             .spawn(conn, builder, move |conn| worker::run(conn, &*service))
+    }
+}
+
+fn unmapped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::from((v4, v6.port())),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_mapped_addresses_are_shown_as_ipv4() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:80".parse().unwrap();
+        assert_eq!(unmapped(mapped), "127.0.0.1:80".parse().unwrap());
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        assert_eq!(unmapped(v6), v6);
     }
 }
