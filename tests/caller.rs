@@ -92,7 +92,7 @@ fn writes_from_many_threads_are_never_interleaved() {
 #[test]
 fn closing_from_another_thread_ends_the_connection_cleanly() {
     let (listener, events) = probe_listener(loopback());
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     let Event::Connect(caller) = next(&events) else {
         panic!("expected a connect")
     };
@@ -104,7 +104,7 @@ fn closing_from_another_thread_ends_the_connection_cleanly() {
     assert_eq!(writes.join().unwrap(), ErrorKind::Closed);
     // Everything written before the close arrives, then a clean end of stream. The
     // service's on_close runs once the peer answers our FIN with its own.
-    assert_eq!(read_to_end(&mut client).unwrap(), b"last words");
+    assert_eq!(read_to_end(&client).unwrap(), b"last words");
     client.close().unwrap();
     wait_event(&events, |e| matches!(e, Event::Close(_)));
 }

@@ -133,9 +133,9 @@ fn an_error_from_on_connect_refuses_the_connection() {
         })
         .unwrap();
     listener.start().unwrap();
-    let mut client = connect(&listener);
+    let client = connect(&listener);
     // What on_connect wrote still arrives, then the end of stream.
-    assert_eq!(read_to_end(&mut client).unwrap(), b"go away\n");
+    assert_eq!(read_to_end(&client).unwrap(), b"go away\n");
     // No connection service existed, so no callback of one ran.
     assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
 }

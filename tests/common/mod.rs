@@ -166,7 +166,7 @@ pub fn fd_count() -> usize {
 }
 
 /// Reads from `client` until end of stream, returning everything read.
-pub fn read_to_end(client: &mut Client) -> Result<Vec<u8>, Error> {
+pub fn read_to_end(client: &Client) -> Result<Vec<u8>, Error> {
     let mut all = Vec::new();
     loop {
         match client.read_bytes() {
