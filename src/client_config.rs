@@ -54,6 +54,13 @@ impl Default for ClientConfig {
 impl ClientConfig {
     /// The defaults: no local interface, 300 s read and write timeouts, 30 s connect
     /// timeout, `TCP_NODELAY` on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = synctcp::ClientConfig::new();
+    /// # let _ = config;
+    /// ```
     pub fn new() -> ClientConfig {
         ClientConfig::default()
     }
@@ -63,6 +70,13 @@ impl ClientConfig {
     /// connect fail with [`ErrorKind::InvalidConfig`].
     ///
     /// Default: none; the operating system picks the interface.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = synctcp::ClientConfig::new().local_host("127.0.0.1");
+    /// # let _ = config;
+    /// ```
     pub fn local_host(mut self, host: impl Into<String>) -> ClientConfig {
         self.local_host = Some(host.into());
         self
@@ -72,6 +86,15 @@ impl ClientConfig {
     /// [`ErrorKind::Timeout`]. `None` waits forever. Ballerina's `timeout`.
     ///
     /// Default: `Some(300 s)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Fail a read after 5 s of silence; `None` would wait forever.
+    /// let config = synctcp::ClientConfig::new().timeout(Some(Duration::from_secs(5)));
+    /// # let _ = config;
+    /// ```
     pub fn timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
         self.timeout = timeout;
         self
@@ -81,6 +104,14 @@ impl ClientConfig {
     /// [`ErrorKind::Timeout`]. `None` waits forever. Ballerina's `writeTimeout`.
     ///
     /// Default: `Some(300 s)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = synctcp::ClientConfig::new().write_timeout(Some(Duration::from_secs(5)));
+    /// # let _ = config;
+    /// ```
     pub fn write_timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
         self.write_timeout = timeout;
         self
@@ -90,6 +121,14 @@ impl ClientConfig {
     /// system (about two minutes on Linux).
     ///
     /// Default: `Some(30 s)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = synctcp::ClientConfig::new().connect_timeout(Some(Duration::from_secs(2)));
+    /// # let _ = config;
+    /// ```
     pub fn connect_timeout(mut self, timeout: Option<Duration>) -> ClientConfig {
         self.connect_timeout = timeout;
         self
@@ -99,6 +138,14 @@ impl ClientConfig {
     /// (Nagle's algorithm). Request/response protocols want it on.
     ///
     /// Default: `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Let the kernel batch small writes (bulk transfers, not request/response).
+    /// let config = synctcp::ClientConfig::new().nodelay(false);
+    /// # let _ = config;
+    /// ```
     pub fn nodelay(mut self, nodelay: bool) -> ClientConfig {
         self.nodelay = nodelay;
         self
@@ -109,6 +156,14 @@ impl ClientConfig {
     /// TCP.
     ///
     /// Default: none (plain TCP).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::{ClientConfig, ClientSecureSocket};
+    /// let config = ClientConfig::new().secure_socket(ClientSecureSocket::new("ca.pem"));
+    /// # let _ = config;
+    /// ```
     #[cfg(feature = "tls")]
     pub fn secure_socket(mut self, secure_socket: crate::tls::ClientSecureSocket) -> ClientConfig {
         self.secure_socket = Some(secure_socket);

@@ -7,6 +7,14 @@ use std::fmt;
 use std::io;
 
 /// A specialised `Result` whose error is [`Error`].
+///
+/// # Examples
+///
+/// ```
+/// fn greet(client: &synctcp::Client) -> synctcp::Result<()> {
+///     client.write_bytes(b"hello")
+/// }
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What kind of failure an [`Error`] is, for matching.

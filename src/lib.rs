@@ -105,13 +105,49 @@
 //!   drained for up to [`ListenerConfig::drain_timeout`] before the socket is dropped, so
 //!   the peer reads every reply and a clean end of stream rather than a reset.
 //!
+//! # The life of a listener
+//!
+//! 1. [`Listener::bind`] binds and listens (port 0 picks a free port); connects wait in the
+//!    backlog.
+//! 2. [`Listener::attach`] a service, then [`Listener::start`]: accepting runs on its own
+//!    thread (`synctcp-accept-PORT`) and `start` returns. [`Listener::serve`] does both and
+//!    blocks, for small programs.
+//! 3. [`Listener::graceful_stop`] refuses new connects at once, lets open connections send
+//!    what is queued (a running callback finishes and its reply goes out), closes them in
+//!    order, forces what is left at the deadline, and joins every thread.
+//!    [`Listener::immediate_stop`] closes everything now. Dropping a running listener does
+//!    the latter without waiting.
+//! 4. [`Listener::detach`], attach another service, start again: same address, same port.
+//!
+//! # The life of a connection
+//!
+//! ```text
+//!  accept ─► [TLS handshake] ─► on_connect ─► on_bytes … on_bytes ─► [on_error] ─► on_close
+//!                                   │ Err: refused, closed, no on_close
+//! ```
+//!
+//! It ends when the peer closes (end of stream), when [`Caller::close`] is called, when a
+//! callback returns an error or panics, when a read or write fails or times out
+//! ([`ListenerConfig::idle_timeout`], [`ListenerConfig::max_lifetime`],
+//! [`ListenerConfig::write_timeout`]), or when the listener stops. Then: `on_error` if it
+//! failed, queued bytes are sent, FIN, `on_close`, and the peer's input is drained for up
+//! to [`ListenerConfig::drain_timeout`] before the socket is dropped.
+//!
+//! # Messages, not bytes
+//!
+//! TCP is a byte stream: `on_bytes` and [`Client::read_bytes`] get whatever pieces the
+//! network delivered. The [`framing`] module finds whole messages — length-prefixed,
+//! delimited, or your own format — on both sides ([`framing::Framed`],
+//! [`Client::read_frame`]), with a maximum frame length that a peer cannot talk past.
+//!
 //! # Errors and timeouts
 //!
 //! Every operation returns [`Error`], whose message names the operation and the address
 //! (`connect to localhost:3000: connection refused`), whose [`kind`](Error::kind) is for
 //! matching, and whose `source()` reaches the `std::io::Error`. A closed, reset or
 //! timed-out connection is an error value, never a panic or a hang. Client reads and
-//! writes time out after 300 s by default (Ballerina's defaults), see [`ClientConfig`].
+//! writes time out after 300 s by default (Ballerina's defaults), see [`ClientConfig`];
+//! a listener's writes after 60 s, see [`ListenerConfig`].
 //!
 //! # Logging
 //!
@@ -119,10 +155,20 @@
 //!
 //! | level | what |
 //! |---|---|
-//! | warn | refused or failed connections, accept errors being backed off, callback panics, errors passed to the default `on_error` |
+//! | warn | refused or failed connections, accept errors being backed off, TLS handshake failures, callback panics, errors passed to the default `on_error` |
 //! | debug | binds, connects, accepts, closes, stops |
 //! | trace | nothing yet; payload bytes never appear above it |
+//!
+//! # Features
+//!
+//! - `tls` (off by default): TLS for [`Client`] and [`Listener`] over rustls, Ballerina's
+//!   `secureSocket` — `ClientSecureSocket`, `ListenerSecureSocket`, `TlsInfo`. Without it
+//!   the crate depends on `crossbeam-channel`, `log` and `socket2` only.
+//!
+//! A longer walk through for learners, from a first client to a framed chat server, is
+//! `docs/GUIDE.md` in the repository.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod accept;
 mod buffer;
@@ -155,6 +201,11 @@ pub use listener_config::ListenerConfig;
 pub use service::{ConnectionService, Service};
 #[cfg(feature = "tls")]
 pub use tls::{ClientSecureSocket, ListenerSecureSocket, TlsInfo};
+
+// The guide's examples run as doctests, so that every step of it keeps working.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/GUIDE.md")]
+struct GuideExamples;
 
 /// The main types can move between and be shared by threads.
 #[allow(dead_code)]

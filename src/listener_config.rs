@@ -71,6 +71,13 @@ impl ListenerConfig {
     /// The defaults: all interfaces, backlog 1024, at most 10,000 connections, no idle
     /// timeout or lifetime limit, 60 s write timeout, 1 MiB write queue, 2 s drain, 256 KiB
     /// thread stacks, 64 KiB largest read, `TCP_NODELAY` on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = synctcp::ListenerConfig::new();
+    /// # let _ = config;
+    /// ```
     pub fn new() -> ListenerConfig {
         ListenerConfig::default()
     }
@@ -79,6 +86,15 @@ impl ListenerConfig {
     /// `localHost`. `"127.0.0.1"` serves this machine only.
     ///
     /// Default: none, all interfaces (IPv6 and IPv4 where the system has IPv6, else IPv4).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = synctcp::ListenerConfig::new().local_host("127.0.0.1");
+    /// let listener = synctcp::Listener::bind_with(0, &config)?;
+    /// assert!(listener.local_addr().ip().is_loopback());
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
     pub fn local_host(mut self, host: impl Into<String>) -> ListenerConfig {
         self.local_host = Some(host.into());
         self
@@ -90,6 +106,13 @@ impl ListenerConfig {
     ///
     /// Default: 4096 (`std::net` uses 128, tokio 1024). Measured here, a burst of 2,000
     /// connects took up to 1 s to be served with 1024 (SYN retransmits), 0.1 s with 4096.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = synctcp::ListenerConfig::new().backlog(128);
+    /// # let _ = config;
+    /// ```
     pub fn backlog(mut self, backlog: u32) -> ListenerConfig {
         self.backlog = backlog;
         self
@@ -99,6 +122,13 @@ impl ListenerConfig {
     /// until one closes; new connects wait in the backlog meanwhile.
     ///
     /// Default: 10,000.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = synctcp::ListenerConfig::new().max_connections(100);
+    /// # let _ = config;
+    /// ```
     pub fn max_connections(mut self, max: usize) -> ListenerConfig {
         self.max_connections = max;
         self
@@ -110,6 +140,14 @@ impl ListenerConfig {
     /// [`max_lifetime`](ListenerConfig::max_lifetime).
     ///
     /// Default: `None` (as in Ballerina: connections may stay idle forever).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = synctcp::ListenerConfig::new().idle_timeout(Some(Duration::from_secs(60)));
+    /// # let _ = config;
+    /// ```
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> ListenerConfig {
         self.idle_timeout = timeout;
         self
@@ -120,6 +158,17 @@ impl ListenerConfig {
     /// the idle timeout.
     ///
     /// Default: `None` (no limit).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Idle for a minute, or an hour in all, whichever comes first.
+    /// let config = synctcp::ListenerConfig::new()
+    ///     .idle_timeout(Some(Duration::from_secs(60)))
+    ///     .max_lifetime(Some(Duration::from_secs(3600)));
+    /// # let _ = config;
+    /// ```
     pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> ListenerConfig {
         self.max_lifetime = lifetime;
         self
@@ -131,6 +180,14 @@ impl ListenerConfig {
     ///
     /// Default: `Some(60 s)`: a server should not hold a thread for minutes on a peer
     /// that stopped reading.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = synctcp::ListenerConfig::new().write_timeout(Some(Duration::from_secs(10)));
+    /// # let _ = config;
+    /// ```
     pub fn write_timeout(mut self, timeout: Option<Duration>) -> ListenerConfig {
         self.write_timeout = timeout;
         self
@@ -141,6 +198,13 @@ impl ListenerConfig {
     /// waits, up to the write timeout. One write larger than this is queued piece by piece.
     ///
     /// Default: 1 MiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = synctcp::ListenerConfig::new().write_queue_bytes(256 * 1024);
+    /// # let _ = config;
+    /// ```
     pub fn write_queue_bytes(mut self, bytes: usize) -> ListenerConfig {
         self.write_queue_bytes = bytes;
         self
@@ -151,6 +215,14 @@ impl ListenerConfig {
     /// unread input sends a reset, which can destroy replies the peer has not read yet.
     ///
     /// Default: 2 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = synctcp::ListenerConfig::new().drain_timeout(Duration::from_millis(500));
+    /// # let _ = config;
+    /// ```
     pub fn drain_timeout(mut self, timeout: Duration) -> ListenerConfig {
         self.drain_timeout = timeout;
         self
@@ -161,6 +233,14 @@ impl ListenerConfig {
     /// callbacks. At least 64 KiB.
     ///
     /// Default: 256 KiB (Rust's default is 2 MiB).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Callbacks that recurse deeply need more room.
+    /// let config = synctcp::ListenerConfig::new().stack_size(2 * 1024 * 1024);
+    /// # let _ = config;
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> ListenerConfig {
         self.stack_size = bytes;
         self
@@ -170,6 +250,13 @@ impl ListenerConfig {
     /// 4 KiB and doubles up to this while reads fill it.
     ///
     /// Default: 64 KiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = synctcp::ListenerConfig::new().read_buffer_size(16 * 1024);
+    /// # let _ = config;
+    /// ```
     pub fn read_buffer_size(mut self, bytes: usize) -> ListenerConfig {
         self.read_buffer_size = bytes;
         self
@@ -179,6 +266,13 @@ impl ListenerConfig {
     /// once instead of batching them (Nagle's algorithm).
     ///
     /// Default: `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = synctcp::ListenerConfig::new().nodelay(false);
+    /// # let _ = config;
+    /// ```
     pub fn nodelay(mut self, nodelay: bool) -> ListenerConfig {
         self.nodelay = nodelay;
         self
@@ -188,6 +282,15 @@ impl ListenerConfig {
     /// every setting checked, when the listener is bound.
     ///
     /// Default: none (plain TCP).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::{ListenerConfig, ListenerSecureSocket};
+    /// let tls = ListenerSecureSocket::new("server.pem", "server.key");
+    /// let config = ListenerConfig::new().secure_socket(tls);
+    /// # let _ = config;
+    /// ```
     #[cfg(feature = "tls")]
     pub fn secure_socket(
         mut self,

@@ -36,6 +36,14 @@ pub struct Decoder<C> {
 
 impl<C: Codec> Decoder<C> {
     /// A decoder with an empty buffer.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Decoder, LengthPrefixed};
+    /// let decoder = Decoder::new(LengthPrefixed::new());
+    /// assert_eq!(decoder.buffered(), 0);
+    /// ```
     pub fn new(codec: C) -> Decoder<C> {
         Decoder {
             codec,

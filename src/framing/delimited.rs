@@ -39,6 +39,14 @@ impl Delimited {
     /// # Panics
     ///
     /// When `delimiter` is empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Codec, Delimited};
+    /// assert_eq!(Delimited::new("\r\n").encoded(b"line")?, b"line\r\n");
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
     pub fn new(delimiter: impl AsRef<[u8]>) -> Delimited {
         let delimiter = delimiter.as_ref().to_vec();
         assert!(!delimiter.is_empty(), "a frame delimiter cannot be empty");
@@ -66,6 +74,16 @@ impl Delimited {
     /// Whether decoded frames leave out the delimiter.
     ///
     /// Default: `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Decoder, Delimited};
+    /// let mut decoder = Decoder::new(Delimited::lines().strip_delimiter(false));
+    /// decoder.push(b"kept\n");
+    /// assert_eq!(decoder.next_frame()?, Some(&b"kept\n"[..]));
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
     pub fn strip_delimiter(mut self, strip: bool) -> Delimited {
         self.strip = strip;
         self
@@ -74,6 +92,15 @@ impl Delimited {
     /// The longest frame (without its delimiter) to accept or send.
     ///
     /// Default: 8 MiB ([`DEFAULT_MAX_FRAME_LENGTH`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Decoder, Delimited};
+    /// let mut decoder = Decoder::new(Delimited::lines().max_frame_length(4));
+    /// decoder.push(b"too long\n");
+    /// assert!(decoder.next_frame().is_err());
+    /// ```
     pub fn max_frame_length(mut self, max: usize) -> Delimited {
         self.max = max;
         self

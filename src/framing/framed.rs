@@ -98,6 +98,23 @@ pub struct Framed<C, S> {
 
 impl<C: Codec, S: FrameService> Framed<C, S> {
     /// `service`, fed frames found by `codec`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Delimited, FrameService, Framed};
+    /// use synctcp::{Caller, Error};
+    /// use std::borrow::Cow;
+    ///
+    /// struct Shout;
+    /// impl FrameService for Shout {
+    ///     fn on_frame<'a>(&mut self, _: &Caller, line: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    ///         Ok(Some(Cow::Owned(line.to_ascii_uppercase())))
+    ///     }
+    /// }
+    /// let service = Framed::new(Delimited::lines(), Shout);
+    /// # let _ = service;
+    /// ```
     pub fn new(codec: C, service: S) -> Framed<C, S> {
         Framed {
             decoder: Decoder::new(codec),

@@ -35,6 +35,14 @@ impl Default for LengthPrefixed {
 
 impl LengthPrefixed {
     /// A 4-byte length, at most [`DEFAULT_MAX_FRAME_LENGTH`] (8 MiB) per frame.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Codec, LengthPrefixed};
+    /// assert_eq!(LengthPrefixed::new().encoded(b"ab")?, [0, 0, 0, 2, b'a', b'b']);
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
     pub fn new() -> LengthPrefixed {
         LengthPrefixed::default()
     }
@@ -75,6 +83,14 @@ impl LengthPrefixed {
     ///
     /// Default: 8 MiB ([`DEFAULT_MAX_FRAME_LENGTH`]); 65,535 with a 2-byte prefix, which
     /// cannot say more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Codec, LengthPrefixed};
+    /// let codec = LengthPrefixed::new().max_frame_length(16);
+    /// assert!(codec.encoded(&[0; 17]).is_err());
+    /// ```
     pub fn max_frame_length(mut self, max: usize) -> LengthPrefixed {
         self.max = match self.header {
             2 => max.min(usize::from(u16::MAX)),

@@ -55,6 +55,16 @@ pub use framed::{FrameService, Framed};
 pub use length_prefixed::LengthPrefixed;
 
 /// The default maximum frame length of the built-in codecs: 8 MiB.
+///
+/// # Examples
+///
+/// ```
+/// use synctcp::framing::{Decoder, LengthPrefixed, DEFAULT_MAX_FRAME_LENGTH};
+/// let mut decoder = Decoder::new(LengthPrefixed::new());
+/// let too_long = (DEFAULT_MAX_FRAME_LENGTH as u32 + 1).to_be_bytes();
+/// decoder.push(&too_long);
+/// assert!(decoder.next_frame().is_err());
+/// ```
 pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 
 /// A message format: how frames are written to and found in a byte stream.
@@ -132,6 +142,16 @@ pub trait Codec {
 }
 
 /// Where a decoded frame lies in the bytes it was decoded from.
+///
+/// # Examples
+///
+/// ```
+/// use synctcp::framing::{Codec, Delimited, Frame};
+/// let mut codec = Delimited::lines();
+/// let frame = codec.decode(b"hello\nrest")?.unwrap();
+/// assert_eq!(frame, Frame::new(0..5, 6));
+/// # Ok::<(), synctcp::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     body: Range<usize>,

@@ -52,6 +52,13 @@ impl ClientSecureSocket {
     /// TLS that trusts the certificates in `cert_file` (PEM), with the defaults: enabled,
     /// TLS 1.2 and 1.3, every supported cipher suite, 10 s handshake timeout, session
     /// resumption on, the host connected to as the server name, no client certificate.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tls = synctcp::ClientSecureSocket::new("ca.pem");
+    /// # let _ = tls;
+    /// ```
     pub fn new(cert_file: impl Into<PathBuf>) -> ClientSecureSocket {
         ClientSecureSocket {
             enable: true,
@@ -75,6 +82,14 @@ impl ClientSecureSocket {
     /// `enable = false`.
     ///
     /// Default: `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Same configuration, plain TCP: Ballerina's `enable = false`.
+    /// let tls = synctcp::ClientSecureSocket::new("ca.pem").enable(false);
+    /// # let _ = tls;
+    /// ```
     pub fn enable(mut self, enable: bool) -> ClientSecureSocket {
         self.enable = enable;
         self.changed()
@@ -84,6 +99,13 @@ impl ClientSecureSocket {
     /// [`ErrorKind::InvalidConfig`] error at connect.
     ///
     /// Default: both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tls = synctcp::ClientSecureSocket::new("ca.pem").protocol_versions(["TLSv1.3"]);
+    /// # let _ = tls;
+    /// ```
     pub fn protocol_versions<I, S>(mut self, versions: I) -> ClientSecureSocket
     where
         I: IntoIterator<Item = S>,
@@ -97,6 +119,14 @@ impl ClientSecureSocket {
     /// [`ErrorKind::InvalidConfig`] error listing the supported ones.
     ///
     /// Default: every suite rustls supports.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tls = synctcp::ClientSecureSocket::new("ca.pem")
+    ///     .ciphers(["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]);
+    /// # let _ = tls;
+    /// ```
     pub fn ciphers<I, S>(mut self, ciphers: I) -> ClientSecureSocket
     where
         I: IntoIterator<Item = S>,
@@ -110,6 +140,14 @@ impl ClientSecureSocket {
     /// [`ErrorKind::Timeout`].
     ///
     /// Default: 10 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let tls = synctcp::ClientSecureSocket::new("ca.pem").handshake_timeout(Duration::from_secs(3));
+    /// # let _ = tls;
+    /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> ClientSecureSocket {
         self.handshake_timeout = timeout;
         self.changed()
@@ -119,6 +157,13 @@ impl ClientSecureSocket {
     /// Sessions are kept by this configuration and its clones.
     ///
     /// Default: `true`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tls = synctcp::ClientSecureSocket::new("ca.pem").session_resumption(false);
+    /// # let _ = tls;
+    /// ```
     pub fn session_resumption(mut self, resume: bool) -> ClientSecureSocket {
         self.session_resumption = resume;
         self.changed()
@@ -127,6 +172,14 @@ impl ClientSecureSocket {
     /// The name the server's certificate must be valid for (and that is sent as SNI).
     ///
     /// Default: the host given to `connect`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Connect by IP address, verify the certificate for the name.
+    /// let tls = synctcp::ClientSecureSocket::new("ca.pem").server_name("api.example");
+    /// # let _ = tls;
+    /// ```
     pub fn server_name(mut self, name: impl Into<String>) -> ClientSecureSocket {
         self.server_name = Some(name.into());
         self.changed()
@@ -136,6 +189,13 @@ impl ClientSecureSocket {
     /// (mutual TLS).
     ///
     /// Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tls = synctcp::ClientSecureSocket::new("ca.pem").client_cert("client.pem", "client.key");
+    /// # let _ = tls;
+    /// ```
     pub fn client_cert(
         mut self,
         cert_file: impl Into<PathBuf>,

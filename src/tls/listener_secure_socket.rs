@@ -53,6 +53,13 @@ impl ListenerSecureSocket {
     /// TLS with the certificate chain in `cert_file` (the server's certificate first) and
     /// its private key in `key_file`, and the defaults: TLS 1.2 and 1.3, every supported
     /// cipher suite, 10 s handshake timeout, 24 h session timeout, no client certificates.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tls = synctcp::ListenerSecureSocket::new("server.pem", "server.key");
+    /// # let _ = tls;
+    /// ```
     pub fn new(
         cert_file: impl Into<PathBuf>,
         key_file: impl Into<PathBuf>,
@@ -74,6 +81,14 @@ impl ListenerSecureSocket {
     /// listener is bound.
     ///
     /// Default: both.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tls = synctcp::ListenerSecureSocket::new("server.pem", "server.key")
+    ///     .protocol_versions(["TLSv1.3"]);
+    /// # let _ = tls;
+    /// ```
     pub fn protocol_versions<I, S>(mut self, versions: I) -> ListenerSecureSocket
     where
         I: IntoIterator<Item = S>,
@@ -88,6 +103,14 @@ impl ListenerSecureSocket {
     /// [`ErrorKind::InvalidConfig`] error listing the supported ones.
     ///
     /// Default: every suite rustls supports (all AEAD, forward secret).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tls = synctcp::ListenerSecureSocket::new("server.pem", "server.key")
+    ///     .ciphers(["TLS_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]);
+    /// # let _ = tls;
+    /// ```
     pub fn ciphers<I, S>(mut self, ciphers: I) -> ListenerSecureSocket
     where
         I: IntoIterator<Item = S>,
@@ -101,6 +124,15 @@ impl ListenerSecureSocket {
     /// sends nothing, or half a message, is closed when it expires.
     ///
     /// Default: 10 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let tls = synctcp::ListenerSecureSocket::new("server.pem", "server.key")
+    ///     .handshake_timeout(Duration::from_secs(5));
+    /// # let _ = tls;
+    /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> ListenerSecureSocket {
         self.handshake_timeout = timeout;
         self
@@ -109,6 +141,15 @@ impl ListenerSecureSocket {
     /// How long a TLS session can be resumed after it was established.
     ///
     /// Default: 24 hours (the JVM's default that Ballerina runs with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let tls = synctcp::ListenerSecureSocket::new("server.pem", "server.key")
+    ///     .session_timeout(Duration::from_secs(3600));
+    /// # let _ = tls;
+    /// ```
     pub fn session_timeout(mut self, timeout: Duration) -> ListenerSecureSocket {
         self.session_timeout = timeout;
         self
@@ -120,6 +161,14 @@ impl ListenerSecureSocket {
     /// is `None`.
     ///
     /// Default: no client certificates are asked for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Only clients with a certificate from this CA get in.
+    /// let tls = synctcp::ListenerSecureSocket::new("server.pem", "server.key").client_auth("ca.pem", true);
+    /// # let _ = tls;
+    /// ```
     pub fn client_auth(
         mut self,
         ca_file: impl Into<PathBuf>,
