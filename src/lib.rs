@@ -185,6 +185,7 @@ mod listener_config;
 mod net;
 mod outbound;
 mod service;
+mod signal;
 #[cfg(feature = "tls")]
 mod tls;
 mod tracker;

@@ -18,12 +18,13 @@
 
 use std::borrow::Cow;
 use std::io::Write;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::net;
+use crate::signal::{Signal, Waiters};
 use crate::writer::{Job, WriterThread};
 
 /// The largest piece one queue entry holds, so that space frees up steadily while a large
@@ -38,7 +39,7 @@ pub(crate) struct Outbound {
     state: Mutex<State>,
     /// Signalled whenever `queued` shrinks, `busy` or `in_write` clears, or the queue is
     /// discarded.
-    changed: Condvar,
+    changed: Signal,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +66,12 @@ pub(crate) struct State {
     pub(crate) writer: Option<WriterThread>,
 }
 
+impl Waiters for State {
+    fn waiters(&mut self) -> &mut usize {
+        &mut self.waiters
+    }
+}
+
 impl State {
     /// Nothing queued, nobody writing: the socket is free for a direct write.
     pub(crate) fn is_idle(&self) -> bool {
@@ -82,33 +89,18 @@ impl Outbound {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Waits for the state to change, up to `deadline`. Waiters count themselves so that
-    /// the hot path signals (a system call) only when somebody waits.
+    /// Waits for the state to change, up to `deadline`.
     pub(crate) fn wait<'a>(
         &self,
-        mut st: MutexGuard<'a, State>,
+        st: MutexGuard<'a, State>,
         deadline: Option<Instant>,
     ) -> MutexGuard<'a, State> {
-        st.waiters += 1;
-        let mut st = match deadline {
-            None => self.changed.wait(st).unwrap_or_else(|e| e.into_inner()),
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                self.changed
-                    .wait_timeout(st, left)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0
-            }
-        };
-        st.waiters -= 1;
-        st
+        self.changed.wait(st, deadline)
     }
 
     /// Wakes the waiters, if any, after a change of the state.
-    pub(crate) fn signal(&self, st: &State) {
-        if st.waiters > 0 {
-            self.changed.notify_all();
-        }
+    pub(crate) fn signal(&self, st: &mut State) {
+        self.changed.notify(st);
     }
 
     /// Writes `data` to the peer after everything written before it, never interleaved
@@ -174,7 +166,7 @@ impl Outbound {
         let sent = (&conn.stream).write_all(data);
         let mut st = self.lock();
         st.busy = false;
-        self.signal(&st);
+        self.signal(&mut st);
         match sent {
             Ok(()) => {
                 conn.touch();
@@ -198,7 +190,7 @@ impl Outbound {
         st.in_write = true;
         let (mut st, outcome) = self.enqueue_pieces(conn, st, rest);
         st.in_write = false;
-        self.signal(&st);
+        self.signal(&mut st);
         self.finish_if_drained(conn, &mut st);
         outcome
     }
@@ -315,7 +307,7 @@ impl Outbound {
         let mut st = self.lock();
         st.shut = true;
         st.discard = true;
-        self.signal(&st);
+        self.signal(&mut st);
     }
 }
 

@@ -122,11 +122,7 @@ pub trait ConnectionService: 'static {
     /// returned by `on_bytes`, a panic in a callback. The connection is closed after it
     /// returns. The default logs the error at warn level.
     fn on_error(&mut self, caller: &Caller, err: &Error) {
-        log::warn!(
-            "connection {} from {}: {err}",
-            caller.id(),
-            caller.remote_addr()
-        );
+        log_error(caller, err);
     }
 
     /// Called once when the connection has closed, for whatever reason. The default does
@@ -134,6 +130,15 @@ pub trait ConnectionService: 'static {
     fn on_close(&mut self, caller: &Caller) {
         let _ = caller;
     }
+}
+
+/// What the default `on_error` callbacks do: log at warn level.
+pub(crate) fn log_error(caller: &Caller, err: &Error) {
+    log::warn!(
+        "connection {} from {}: {err}",
+        caller.id(),
+        caller.remote_addr()
+    );
 }
 
 /// The object-safe form of [`Service`] the listener stores.

@@ -8,17 +8,18 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::connection::{CloseBy, Connection};
+use crate::signal::{Signal, Waiters};
 
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
     state: Mutex<State>,
     /// Signalled when a connection ends and when a stop begins.
-    changed: Condvar,
+    changed: Signal,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +30,12 @@ struct State {
     stopping: bool,
     /// Threads waiting on `changed`.
     waiters: usize,
+}
+
+impl Waiters for State {
+    fn waiters(&mut self) -> &mut usize {
+        &mut self.waiters
+    }
 }
 
 #[derive(Debug)]
@@ -98,34 +105,19 @@ impl Tracker {
             if let Some(own) = st.live.remove(&id).and_then(|live| live.thread) {
                 st.unjoined.push(own);
             }
-            if st.waiters > 0 {
-                self.changed.notify_all();
-            }
+            self.changed.notify(&mut *st);
         }
         for thread in exited {
             let _ = thread.join();
         }
     }
 
-    /// Waits for a change, up to `deadline`, counted as a waiter.
     fn wait<'a>(
         &self,
-        mut st: MutexGuard<'a, State>,
+        st: MutexGuard<'a, State>,
         deadline: Option<Instant>,
     ) -> MutexGuard<'a, State> {
-        st.waiters += 1;
-        let mut st = match deadline {
-            None => self.changed.wait(st).unwrap_or_else(|e| e.into_inner()),
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                self.changed
-                    .wait_timeout(st, left)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0
-            }
-        };
-        st.waiters -= 1;
-        st
+        self.changed.wait(st, deadline)
     }
 
     /// How many connections are open.
@@ -163,8 +155,9 @@ impl Tracker {
 
     /// Marks the listener as stopping and wakes the accept loop wherever it waits.
     pub(crate) fn stop(&self) {
-        self.lock().stopping = true;
-        self.changed.notify_all();
+        let mut st = self.lock();
+        st.stopping = true;
+        self.changed.notify(&mut *st);
     }
 
     fn connections(&self) -> Vec<Arc<Connection>> {

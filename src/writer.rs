@@ -62,7 +62,7 @@ impl Outbound {
         }
         if st.discard {
             st.queued -= piece.len();
-            self.signal(&st);
+            self.signal(&mut st);
             return;
         }
         st.busy = true;
@@ -71,7 +71,7 @@ impl Outbound {
         let mut st = self.lock();
         st.busy = false;
         st.queued -= piece.len();
-        self.signal(&st);
+        self.signal(&mut st);
         match sent {
             Ok(()) => {
                 conn.touch();
@@ -103,7 +103,7 @@ impl Outbound {
                 let _ = (&conn.stream).write_all(&last);
                 st = self.lock();
                 st.busy = false;
-                self.signal(&st);
+                self.signal(&mut st);
             }
         }
         let _ = conn.stream.shutdown(Shutdown::Write);

@@ -11,16 +11,7 @@ use synctcp::{Caller, ErrorKind, Listener};
 
 /// A listener whose on_connect hands each caller to the test, and echoes.
 fn handing_out_callers() -> (Listener, mpsc::Receiver<Caller>) {
-    let (tx, rx) = mpsc::channel();
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
-    listener
-        .attach(move |caller: &Caller| {
-            let _ = tx.send(caller.clone());
-            Ok(Echo)
-        })
-        .unwrap();
-    listener.start().unwrap();
-    (listener, rx)
+    caller_listener(loopback())
 }
 
 #[test]

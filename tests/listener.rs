@@ -188,15 +188,7 @@ impl ConnectionService for Probe2 {
 
 #[test]
 fn caller_reports_addresses_and_unique_ids() {
-    let (tx, rx) = mpsc::channel();
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
-    listener
-        .attach(move |caller: &Caller| {
-            let _ = tx.send(caller.clone());
-            Ok(Echo)
-        })
-        .unwrap();
-    listener.start().unwrap();
+    let (listener, rx) = caller_listener(loopback());
     let a = connect(&listener);
     let b = connect(&listener);
     let ca = rx.recv_timeout(WAIT).unwrap();

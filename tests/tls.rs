@@ -30,16 +30,7 @@ fn client_tls(pki: &Pki) -> ClientSecureSocket {
 }
 
 fn tls_echo(secure: ListenerSecureSocket) -> (Listener, mpsc::Receiver<Caller>) {
-    let (tx, rx) = mpsc::channel();
-    let mut listener = Listener::bind_with(0, &loopback().secure_socket(secure)).unwrap();
-    listener
-        .attach(move |caller: &Caller| {
-            let _ = tx.send(caller.clone());
-            Ok(Echo)
-        })
-        .unwrap();
-    listener.start().unwrap();
-    (listener, rx)
+    caller_listener(loopback().secure_socket(secure))
 }
 
 fn tls_connect(port: u16, secure: ClientSecureSocket) -> synctcp::Result<Client> {

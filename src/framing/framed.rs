@@ -46,11 +46,7 @@ pub trait FrameService: 'static {
     /// Called when the connection fails, a frame is malformed or too long included. The
     /// default logs the error at warn level.
     fn on_error(&mut self, caller: &Caller, err: &Error) {
-        log::warn!(
-            "connection {} from {}: {err}",
-            caller.id(),
-            caller.remote_addr()
-        );
+        crate::service::log_error(caller, err);
     }
 
     /// Called once when the connection has closed. The default does nothing.

@@ -49,6 +49,20 @@ pub fn client_config() -> ClientConfig {
         .write_timeout(Some(WAIT))
 }
 
+/// A started listener that echoes and hands each new connection's caller to the test.
+pub fn caller_listener(config: ListenerConfig) -> (Listener, std::sync::mpsc::Receiver<Caller>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut listener = Listener::bind_with(0, &config).expect("bind");
+    listener
+        .attach(move |caller: &Caller| {
+            let _ = tx.send(caller.clone());
+            Ok(Echo)
+        })
+        .expect("attach");
+    listener.start().expect("start");
+    (listener, rx)
+}
+
 /// A client connected to `listener` over IPv4 loopback.
 pub fn connect(listener: &Listener) -> Client {
     connect_port(listener.local_addr().port())
