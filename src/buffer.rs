@@ -4,7 +4,7 @@
 
 /// A growable buffer with a filled region `start..end`. Every byte of `buf` is initialised
 /// once, when the buffer grows, so reading into the spare room never zeroes memory again.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct ReadBuf {
     buf: Vec<u8>,
     start: usize,
@@ -69,6 +69,16 @@ impl ReadBuf {
     pub(crate) fn extend(&mut self, bytes: &[u8]) {
         self.spare(bytes.len())[..bytes.len()].copy_from_slice(bytes);
         self.commit(bytes.len());
+    }
+}
+
+/// Sizes only: the bytes themselves may be large, and are the peer's.
+impl std::fmt::Debug for ReadBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadBuf")
+            .field("received", &self.len())
+            .field("capacity", &self.buf.len())
+            .finish()
     }
 }
 

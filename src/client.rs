@@ -47,7 +47,6 @@ const READ_CHUNK: usize = 16 * 1024;
 /// client.close()?;
 /// # Ok::<(), synctcp::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct Client {
     io: ClientIo,
     /// `host:port` as given, for error messages.
@@ -539,6 +538,17 @@ fn lookup_error(context: &str, err: io::Error) -> Error {
         err.kind_set(ErrorKind::HostNotFound)
     } else {
         err
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("target", &self.target)
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .field("closed", &self.closed.load(Ordering::SeqCst))
+            .finish_non_exhaustive()
     }
 }
 
