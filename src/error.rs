@@ -106,8 +106,11 @@ impl fmt::Display for ErrorKind {
 /// ```
 /// use synctcp::{Client, ErrorKind};
 ///
-/// // Bind a port, then free it: nothing listens there any more.
-/// let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+/// # // A port bound but not listening: connects to it are refused.
+/// # let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+/// # socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+/// # let port = socket.local_addr()?.as_socket().unwrap().port();
+/// // Nothing listens on `port`.
 /// let err = Client::connect("127.0.0.1", port).unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
 /// assert_eq!(err.to_string(), format!("connect to 127.0.0.1:{port}: connection refused"));

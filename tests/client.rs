@@ -108,11 +108,7 @@ fn exact_read_reports_a_short_stream_as_closed() {
 
 #[test]
 fn refused_connection_names_the_address() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_refusing, port) = refusing_port();
     let err = Client::connect("127.0.0.1", port).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
     assert_eq!(

@@ -59,11 +59,7 @@ fn echo_client_reports_bad_input_with_exit_codes() {
     let bad_port = run("echo_client", &["127.0.0.1", "http", "x"]);
     assert_eq!(bad_port.status.code(), Some(2));
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_refusing, port) = refusing_port();
     let refused = run("echo_client", &["127.0.0.1", &port.to_string(), "x"]);
     assert_eq!(refused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&refused.stderr);

@@ -24,8 +24,12 @@ impl ConnectionService for Greeter {
     }
 }
 
+/// An address of its own on loopback for the tests that free a port and rely on it staying
+/// free: the other tests of this file bind 127.0.0.1 and so can never take it meanwhile.
+const OWN_ADDRESS: &str = "127.0.0.2";
+
 fn ask(port: u16) -> String {
-    let client = connect_port(port);
+    let client = Client::connect_with(OWN_ADDRESS, port, &client_config()).unwrap();
     client.write_bytes(b"?").unwrap();
     let reply = String::from_utf8(client.read_bytes().unwrap()).unwrap();
     client.close().unwrap();
@@ -36,7 +40,8 @@ fn ask(port: u16) -> String {
 fn stop_detach_attach_and_start_again_on_the_same_port() {
     // Ballerina: gracefulStop, detach the "Hello" service, attach a "Hi" service, start
     // again on the same port: the reply changes; the caller id is set.
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+    let config = loopback().local_host(OWN_ADDRESS);
+    let mut listener = Listener::bind_with(0, &config).unwrap();
     let port = listener.local_addr().port();
     listener.attach(|_: &Caller| Ok(Greeter("Hello"))).unwrap();
     listener.start().unwrap();
@@ -102,10 +107,10 @@ fn binding_a_taken_port_is_address_in_use() {
 
 #[test]
 fn graceful_stop_refuses_new_connects_at_once() {
-    let mut listener = echo_listener();
+    let mut listener = echo_listener_with(loopback().local_host("127.0.0.3"));
     let port = listener.local_addr().port();
     listener.graceful_stop(Duration::from_secs(5)).unwrap();
-    let err = Client::connect("127.0.0.1", port).unwrap_err();
+    let err = Client::connect("127.0.0.3", port).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
 }
 

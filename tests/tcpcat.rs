@@ -151,11 +151,7 @@ fn usage_errors_exit_2_and_say_what_is_wrong() {
 
 #[test]
 fn a_refused_connection_exits_1_with_the_address() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_refusing, port) = refusing_port();
     let out = tcpcat(&["127.0.0.1", &port.to_string()], b"");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(

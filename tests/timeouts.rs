@@ -35,7 +35,7 @@ fn an_idle_connection_is_closed_after_the_idle_timeout() {
 
 #[test]
 fn traffic_in_either_direction_keeps_a_connection_alive() {
-    let idle = Duration::from_millis(500);
+    let idle = Duration::from_millis(1000);
     let (mut listener, events) = probe_listener(loopback().idle_timeout(Some(idle)));
     let client = connect(&listener);
     let Event::Connect(caller) = next(&events) else {
@@ -47,8 +47,9 @@ fn traffic_in_either_direction_keeps_a_connection_alive() {
     while Instant::now() < until {
         caller.write_bytes(b"ping").unwrap();
         assert_eq!(client.read_bytes_exact(4).unwrap(), b"ping");
+        // Writes come every idle/5: a busy machine has 4/5 of the idle time of slack.
         assert!(
-            events.recv_timeout(idle / 4).is_err(),
+            events.recv_timeout(idle / 5).is_err(),
             "closed despite traffic"
         );
     }

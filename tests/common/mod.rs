@@ -63,6 +63,18 @@ pub fn caller_listener(config: ListenerConfig) -> (Listener, std::sync::mpsc::Re
     (listener, rx)
 }
 
+/// A loopback port where nothing listens, kept so while the returned socket lives: bound
+/// but not listening, so connects are refused and no other test can take the port.
+pub fn refusing_port() -> (socket2::Socket, u16) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    (socket, port)
+}
+
 /// A client connected to `listener` over IPv4 loopback.
 pub fn connect(listener: &Listener) -> Client {
     connect_port(listener.local_addr().port())
