@@ -489,11 +489,16 @@ impl Client {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # let client: synctcp::Client = unimplemented!();
-    /// if let Some(tls) = client.tls() {
-    ///     println!("{} with {}", tls.protocol_version(), tls.cipher_suite());
+    /// ```
+    /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// # let port = server.local_addr()?.port();
+    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// match client.tls() {
+    ///     Some(tls) => println!("{} with {}", tls.protocol_version(), tls.cipher_suite()),
+    ///     None => println!("plain TCP"),
     /// }
+    /// # assert!(client.tls().is_none());
+    /// # Ok::<(), synctcp::Error>(())
     /// ```
     #[cfg(feature = "tls")]
     pub fn tls(&self) -> Option<crate::tls::TlsInfo> {
