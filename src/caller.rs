@@ -69,7 +69,7 @@ impl Caller {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # use synctcp::Caller;
     /// fn client_has_certificate(caller: &Caller) -> bool {
     ///     caller.tls().is_some_and(|tls| tls.peer_certificate().is_some())

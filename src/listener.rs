@@ -409,7 +409,7 @@ impl Listener {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// use synctcp::{Caller, ConnectionService, Error, Listener};
     /// use std::borrow::Cow;
     ///
@@ -420,7 +420,14 @@ impl Listener {
     ///     }
     /// }
     ///
-    /// Listener::bind(3000)?.serve(|_: &Caller| Ok(Echo))?;
+    /// let listener = Listener::bind(0)?;
+    /// let port = listener.local_addr().port();
+    /// // A small server's main would just call `serve`; here it runs beside a client.
+    /// std::thread::spawn(move || listener.serve(|_: &Caller| Ok(Echo)));
+    ///
+    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// client.write_bytes(b"hi")?;
+    /// assert_eq!(client.read_bytes_exact(2)?, b"hi");
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn serve<S: Service>(mut self, service: S) -> Result<()> {

@@ -25,13 +25,33 @@ use crate::error::{Error, ErrorKind};
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// use synctcp::{Client, ClientConfig, ClientSecureSocket};
+/// # // A self-signed certificate for localhost, made for this example, in a directory of its own.
+/// # let dir = std::env::temp_dir().join(format!("synctcp-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+/// # std::fs::write(dir.join("server.pem"), made.cert.pem())?;
+/// # std::fs::write(dir.join("ca.pem"), made.cert.pem())?;
+/// # std::fs::write(dir.join("server.key"), made.signing_key.serialize_pem())?;
+/// # std::env::set_current_dir(&dir)?;
+/// # use synctcp::{Caller, Listener, ListenerConfig, ListenerSecureSocket};
+/// # struct Quiet;
+/// # impl synctcp::ConnectionService for Quiet {
+/// #     fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> synctcp::Result<Option<std::borrow::Cow<'a, [u8]>>> { Ok(None) }
+/// # }
+/// # let server_tls = ListenerSecureSocket::new("server.pem", "server.key");
+/// # let mut listener = Listener::bind_with(0, &ListenerConfig::new().secure_socket(server_tls))?;
+/// # listener.attach(|_: &Caller| Ok(Quiet))?;
+/// # listener.start()?;
+/// # let port = listener.local_addr().port();
 ///
-/// let tls = ClientSecureSocket::new("certs/ca.pem").protocol_versions(["TLSv1.3"]);
-/// let mut client = Client::connect_with("localhost", 8443, &ClientConfig::new().secure_socket(tls))?;
+/// // ca.pem: the CA that issued the server's certificate (here, the certificate itself).
+/// let tls = ClientSecureSocket::new("ca.pem").protocol_versions(["TLSv1.3"]);
+/// let client = Client::connect_with("localhost", port, &ClientConfig::new().secure_socket(tls))?;
 /// client.write_bytes(b"hello over TLS")?;
-/// # Ok::<(), synctcp::Error>(())
+/// assert_eq!(client.tls().unwrap().protocol_version(), "TLSv1.3");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClientSecureSocket {

@@ -8,7 +8,7 @@ use std::fmt;
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// use synctcp::Caller;
 ///
 /// fn describe(caller: &Caller) -> String {
@@ -31,7 +31,7 @@ impl TlsInfo {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # fn f(tls: &synctcp::TlsInfo) {
     /// assert!(tls.protocol_version().starts_with("TLSv1."));
     /// # }
@@ -44,7 +44,7 @@ impl TlsInfo {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # fn f(tls: &synctcp::TlsInfo) {
     /// println!("suite: {}", tls.cipher_suite());
     /// # }
@@ -57,7 +57,7 @@ impl TlsInfo {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # fn f(tls: &synctcp::TlsInfo) {
     /// if let Some(der) = tls.peer_certificate() {
     ///     println!("peer certificate: {} bytes of DER", der.len());
@@ -72,7 +72,7 @@ impl TlsInfo {
     ///
     /// # Examples
     ///
-    /// ```no_run
+    /// ```
     /// # fn f(tls: &synctcp::TlsInfo) {
     /// println!("resumed: {}", tls.session_resumed());
     /// # }

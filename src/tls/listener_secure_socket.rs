@@ -27,15 +27,23 @@ const SESSION_CACHE_ENTRIES: usize = 1024;
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```
 /// use synctcp::{Listener, ListenerConfig, ListenerSecureSocket};
 /// use std::time::Duration;
+/// # // A self-signed certificate for localhost, made for this example, in a directory of its own.
+/// # let dir = std::env::temp_dir().join(format!("synctcp-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// # let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+/// # std::fs::write(dir.join("server.pem"), made.cert.pem())?;
+/// # std::fs::write(dir.join("ca.pem"), made.cert.pem())?;
+/// # std::fs::write(dir.join("server.key"), made.signing_key.serialize_pem())?;
+/// # std::env::set_current_dir(&dir)?;
 ///
-/// let tls = ListenerSecureSocket::new("certs/server.pem", "certs/server.key")
+/// let tls = ListenerSecureSocket::new("server.pem", "server.key")
 ///     .protocol_versions(["TLSv1.3"])
 ///     .handshake_timeout(Duration::from_secs(5));
-/// let listener = Listener::bind_with(8443, &ListenerConfig::new().secure_socket(tls))?;
-/// # Ok::<(), synctcp::Error>(())
+/// let listener = Listener::bind_with(0, &ListenerConfig::new().secure_socket(tls))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ListenerSecureSocket {
