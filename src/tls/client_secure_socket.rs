@@ -51,6 +51,7 @@ use crate::error::{Error, ErrorKind};
 /// let client = Client::connect_with("localhost", port, &ClientConfig::new().secure_socket(tls))?;
 /// client.write_bytes(b"hello over TLS")?;
 /// assert_eq!(client.tls().unwrap().protocol_version(), "TLSv1.3");
+/// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]

@@ -43,6 +43,7 @@ const SESSION_CACHE_ENTRIES: usize = 1024;
 ///     .protocol_versions(["TLSv1.3"])
 ///     .handshake_timeout(Duration::from_secs(5));
 /// let listener = Listener::bind_with(0, &ListenerConfig::new().secure_socket(tls))?;
+/// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
