@@ -162,10 +162,7 @@ fn read_tls(
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                return Err(io_error(rustls::Error::General(
-                    "peer closed the connection without a TLS close_notify: the data may be truncated"
-                        .into(),
-                )))
+                return Err(crate::tls::truncated())
             }
             Err(e) => return Err(e),
         }

@@ -14,4 +14,6 @@ pub use info::TlsInfo;
 pub use listener_secure_socket::ListenerSecureSocket;
 
 pub(crate) use listener_secure_socket::ServerTls;
-pub(crate) use session::{drive_handshake, handshake_error, io_error, Opened, ServerSession};
+pub(crate) use session::{
+    drive_handshake, handshake_error, io_error, truncated, Opened, ServerSession,
+};

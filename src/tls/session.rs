@@ -39,7 +39,8 @@ pub(crate) fn io_error(err: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, err)
 }
 
-fn truncated() -> io::Error {
+/// The end of a stream that came without close_notify: an error, not a clean end.
+pub(crate) fn truncated() -> io::Error {
     io_error(rustls::Error::General(
         "peer closed the connection without a TLS close_notify: the data may be truncated".into(),
     ))
