@@ -27,10 +27,7 @@ fn malformed(message: impl Into<String>) -> Error {
 
 /// Finds whole HTTP/1.1 requests: a frame is the head and the body together.
 #[derive(Debug, Default)]
-struct HttpRequests {
-    /// Bytes searched for the end of the head without finding it.
-    searched: usize,
-}
+struct HttpRequests;
 
 impl Codec for HttpRequests {
     fn encode(&self, response: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
@@ -38,10 +35,13 @@ impl Codec for HttpRequests {
         Ok(())
     }
 
-    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>, Error> {
-        let from = self.searched.saturating_sub(3);
+    /// `progress`: how many bytes were searched for the end of the head without finding
+    /// it; once found, a point just past its start, so that the next call (with more of
+    /// the body) finds it again at once instead of searching the whole head.
+    fn decode(&self, buf: &[u8], progress: &mut usize) -> Result<Option<Frame>, Error> {
+        let from = progress.saturating_sub(3);
         let Some(at) = buf[from..].windows(4).position(|w| w == b"\r\n\r\n") else {
-            self.searched = buf.len();
+            *progress = buf.len();
             if buf.len() > MAX_HEAD {
                 return Err(malformed(format!(
                     "request head longer than {MAX_HEAD} bytes"
@@ -49,8 +49,9 @@ impl Codec for HttpRequests {
             }
             return Ok(None);
         };
-        self.searched = 0;
         let head_end = from + at + 4;
+        // The next search starts at head_end - 4, where "\r\n\r\n" begins.
+        *progress = head_end - 1;
         let head = parse_head(&buf[..head_end])?;
         let end = head_end + head.content_length;
         Ok((buf.len() >= end).then(|| Frame::new(0..end, end)))
@@ -187,5 +188,5 @@ fn run(port: u16) -> Result<(), Error> {
     let listener = Listener::bind(port)?;
     println!("listening on {}", listener.local_addr());
     std::io::stdout().flush()?;
-    listener.serve(|_: &Caller| Ok(Framed::new(HttpRequests::default(), EchoService)))
+    listener.serve(|_: &Caller| Ok(Framed::new(HttpRequests, EchoService)))
 }

@@ -155,10 +155,10 @@ fn connect(options: &Options) -> Result<(), Failure> {
     let lines = options.lines;
     let sending = std::thread::spawn(move || send_stdin(&sender, lines));
     let mut stdout = io::stdout().lock();
-    let mut codec = Delimited::lines();
+    let codec = Delimited::lines();
     let outcome = loop {
         let received = if lines {
-            client.read_frame(&mut codec).map(|mut line| {
+            client.read_frame(&codec).map(|mut line| {
                 line.push(b'\n');
                 line
             })

@@ -170,35 +170,23 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod accept;
 mod buffer;
-mod caller;
 mod client;
-mod client_config;
-mod client_io;
 mod connection;
 mod error;
 pub mod framing;
-mod inbound;
 mod listener;
-mod listener_config;
 mod net;
-mod outbound;
 mod service;
 mod signal;
 #[cfg(feature = "tls")]
 mod tls;
-mod tracker;
-mod transport;
-mod worker;
-mod writer;
+mod turn;
 
-pub use caller::Caller;
-pub use client::Client;
-pub use client_config::ClientConfig;
+pub use client::{Client, ClientConfig};
+pub use connection::Caller;
 pub use error::{Error, ErrorKind, Result};
-pub use listener::Listener;
-pub use listener_config::ListenerConfig;
+pub use listener::{Listener, ListenerConfig};
 pub use service::{ConnectionService, Service};
 #[cfg(feature = "tls")]
 pub use tls::{ClientSecureSocket, ListenerSecureSocket, TlsInfo};

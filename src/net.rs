@@ -2,9 +2,9 @@
 //! connecting with a local interface, socket options, and the one non-blocking send the
 //! write path needs. Everything here speaks `io::Result`; callers add the context.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
@@ -109,6 +109,116 @@ pub(crate) fn stop_listening(listener: &TcpListener) {
             });
         }
         let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+    }
+}
+
+/// Sends all of `data`, blocking, and gives up at `deadline`: one deadline for the whole
+/// call, however many sends it takes. (`SO_SNDTIMEO` alone bounds each send, and a send
+/// that made any progress would start the clock again.) `at_rest` is the socket's send
+/// timeout between calls: it is lowered only while the deadline is nearer, then restored.
+pub(crate) fn send_all(
+    stream: &TcpStream,
+    data: &[u8],
+    deadline: Option<Instant>,
+    at_rest: Option<Duration>,
+) -> io::Result<()> {
+    let mut timer = Timer::new(deadline, at_rest);
+    let mut sent = 0;
+    let result = loop {
+        if sent == data.len() {
+            break Ok(());
+        }
+        if let Err(e) = timer.arm(|t| stream.set_write_timeout(t)) {
+            break Err(e);
+        }
+        match (&*stream).write(&data[sent..]) {
+            Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => break Err(timed_out()),
+            Err(e) => break Err(e),
+        }
+    };
+    timer.restore(|t| stream.set_write_timeout(t));
+    result
+}
+
+/// Reads once into `buf`, blocking until something arrives or `deadline` passes (as
+/// [`send_all`] does for sends, `at_rest` is the socket's read timeout between calls).
+pub(crate) fn recv_by(
+    stream: &TcpStream,
+    buf: &mut [u8],
+    deadline: Option<Instant>,
+    at_rest: Option<Duration>,
+) -> io::Result<usize> {
+    let mut timer = Timer::new(deadline, at_rest);
+    let result = loop {
+        if let Err(e) = timer.arm(|t| stream.set_read_timeout(t)) {
+            break Err(e);
+        }
+        match (&*stream).read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) => break Err(timed_out()),
+            other => break other,
+        }
+    };
+    timer.restore(|t| stream.set_read_timeout(t));
+    result
+}
+
+/// Whether an I/O error is a socket timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO` expired).
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "deadline passed")
+}
+
+/// Keeps a socket timeout at what is left until a deadline, touching the socket only
+/// when the deadline is nearer than the timeout it has at rest.
+struct Timer {
+    deadline: Option<Instant>,
+    at_rest: Option<Duration>,
+    current: Option<Duration>,
+}
+
+impl Timer {
+    fn new(deadline: Option<Instant>, at_rest: Option<Duration>) -> Timer {
+        Timer {
+            deadline,
+            at_rest,
+            current: at_rest,
+        }
+    }
+
+    fn arm(&mut self, set: impl Fn(Option<Duration>) -> io::Result<()>) -> io::Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        // Within a millisecond of the timeout at rest is close enough: no system call.
+        let nearer = self
+            .at_rest
+            .map_or(true, |rest| left + Duration::from_millis(1) < rest);
+        let wanted = if nearer { Some(left) } else { self.at_rest };
+        if wanted != self.current {
+            set(wanted)?;
+            self.current = wanted;
+        }
+        Ok(())
+    }
+
+    fn restore(&self, set: impl Fn(Option<Duration>) -> io::Result<()>) {
+        if self.current != self.at_rest {
+            let _ = set(self.at_rest);
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::caller::Caller;
+use crate::connection::Caller;
 use crate::error::{Error, Result};
 
 /// Answers new connections: Ballerina's `tcp:Service` with its `onConnect`.
@@ -117,6 +117,20 @@ pub trait ConnectionService: 'static {
     /// is closed (what was already written is still delivered) and
     /// [`on_close`](ConnectionService::on_close) runs.
     fn on_bytes<'a>(&mut self, caller: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>>;
+
+    /// Called when the peer has finished sending (end of stream) and every byte before it
+    /// went to `on_bytes`. The connection is still open for writing: a service whose peer
+    /// sends a whole request and then shuts down its sending side answers here. The
+    /// connection closes in order when this returns. The default does nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error is passed to [`on_error`](ConnectionService::on_error), then the
+    /// connection closes.
+    fn on_eof(&mut self, caller: &Caller) -> Result<()> {
+        let _ = caller;
+        Ok(())
+    }
 
     /// Called when the connection fails: a read or write error, a timeout, an error
     /// returned by `on_bytes`, a panic in a callback. The connection is closed after it

@@ -129,25 +129,25 @@ fn framed_chat_numbers_and_broadcasts_lines() {
     use synctcp::framing::Delimited;
     let (_server, port) = start_server("framed_chat");
     let clients: Vec<Client> = (0..3).map(|_| connect_port(port)).collect();
-    let mut lines = Delimited::lines();
+    let lines = Delimited::lines();
     for client in &clients {
-        let welcome = client.read_frame(&mut lines).unwrap();
+        let welcome = client.read_frame(&lines).unwrap();
         assert!(welcome.starts_with(b"Welcome!"));
     }
     clients[2].write_bytes(b"split ").unwrap();
     clients[2].write_bytes(b"line\r\n\n").unwrap();
     for client in &clients {
         assert_eq!(
-            client.read_frame(&mut lines).unwrap(),
+            client.read_frame(&lines).unwrap(),
             b"Message #1: split line"
         );
     }
     // A line past the limit closes only its sender's connection.
     clients[0].write_bytes(&vec![b'x'; 5000]).unwrap();
-    assert!(clients[0].read_frame(&mut lines).is_err());
+    assert!(clients[0].read_frame(&lines).is_err());
     clients[1].write_frame(&lines, b"still here").unwrap();
     assert_eq!(
-        clients[2].read_frame(&mut lines).unwrap(),
+        clients[2].read_frame(&lines).unwrap(),
         b"Message #2: still here"
     );
 }

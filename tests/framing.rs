@@ -110,10 +110,10 @@ fn a_delimiter_split_across_reads_over_a_connection() {
     use std::io::Write;
     peer.write_all(b"first\r").unwrap();
     peer.flush().unwrap();
-    let mut codec = Delimited::new("\r\n");
+    let codec = Delimited::new("\r\n");
     let reader = std::thread::spawn(move || {
-        let one = client.read_frame(&mut codec).unwrap();
-        let two = client.read_frame(&mut codec).unwrap();
+        let one = client.read_frame(&codec).unwrap();
+        let two = client.read_frame(&codec).unwrap();
         (one, two)
     });
     peer.write_all(b"\nsecond\r\n").unwrap();
@@ -173,10 +173,10 @@ fn a_framed_service_gets_whole_frames_however_they_arrive() {
     for byte in codec.encoded(b"slowly").unwrap() {
         client.write_bytes(&[byte]).unwrap();
     }
-    let mut reader = codec.clone();
-    assert_eq!(client.read_frame(&mut reader).unwrap(), b"cba");
-    assert_eq!(client.read_frame(&mut reader).unwrap(), b"olleh");
-    assert_eq!(client.read_frame(&mut reader).unwrap(), b"ylwols");
+    let reader = codec.clone();
+    assert_eq!(client.read_frame(&reader).unwrap(), b"cba");
+    assert_eq!(client.read_frame(&reader).unwrap(), b"olleh");
+    assert_eq!(client.read_frame(&reader).unwrap(), b"ylwols");
     client.close().unwrap();
     listener.graceful_stop(Duration::from_secs(5)).unwrap();
 }
@@ -191,7 +191,7 @@ fn an_oversized_frame_goes_to_on_error_and_closes_the_connection() {
     assert!(error.starts_with("error InvalidData"), "{error}");
     assert!(error.contains("maximum frame length of 1024"), "{error}");
     assert_eq!(events.recv_timeout(WAIT).unwrap(), "close");
-    let err = client.read_frame(&mut LengthPrefixed::new()).unwrap_err();
+    let err = client.read_frame(&LengthPrefixed::new()).unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::Closed | ErrorKind::Reset),
         "{err}"
@@ -209,7 +209,7 @@ fn the_client_refuses_oversized_frames_too_and_loses_nothing() {
     peer.write_all(b"a line far too long for the limit\nshort\n")
         .unwrap();
     let err = client
-        .read_frame(&mut Delimited::lines().max_frame_length(8))
+        .read_frame(&Delimited::lines().max_frame_length(8))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidData);
     assert!(
@@ -218,7 +218,7 @@ fn the_client_refuses_oversized_frames_too_and_loses_nothing() {
     );
     // The bytes are still there for a reader that accepts them.
     assert_eq!(
-        client.read_frame(&mut Delimited::lines()).unwrap(),
+        client.read_frame(&Delimited::lines()).unwrap(),
         b"a line far too long for the limit"
     );
     let err = client
@@ -232,10 +232,10 @@ fn an_error_from_on_frame_closes_after_the_replies_before_it() {
     let (mut listener, events) = framed_listener(Delimited::lines());
     let client = connect(&listener);
     client.write_bytes(b"one\nquit\n").unwrap();
-    let mut lines = Delimited::lines();
-    assert_eq!(client.read_frame(&mut lines).unwrap(), b"eno");
+    let lines = Delimited::lines();
+    assert_eq!(client.read_frame(&lines).unwrap(), b"eno");
     assert_eq!(
-        client.read_frame(&mut lines).unwrap_err().kind(),
+        client.read_frame(&lines).unwrap_err().kind(),
         ErrorKind::Closed
     );
     let error = events.recv_timeout(WAIT).unwrap();

@@ -63,9 +63,9 @@ fn pipelined_requests_split_anywhere_get_responses_in_order() {
     for piece in [&requests[..40], &requests[40..70], &requests[70..]] {
         client.write_bytes(piece).unwrap();
     }
-    let mut heads = Delimited::new("\r\n\r\n");
+    let heads = Delimited::new("\r\n\r\n");
     for body in [&b"first"[..], b"second"] {
-        let head = String::from_utf8(client.read_frame(&mut heads).unwrap()).unwrap();
+        let head = String::from_utf8(client.read_frame(&heads).unwrap()).unwrap();
         assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
         assert!(
             head.contains(&format!("Content-Length: {}", body.len())),

@@ -2,7 +2,7 @@
 
 use std::ops::Range;
 
-use super::Codec;
+use super::{Codec, Frame};
 use crate::buffer::ReadBuf;
 use crate::error::Result;
 
@@ -32,6 +32,8 @@ pub struct Decoder<C> {
     buf: ReadBuf,
     /// Bytes of the frame handed out last, dropped on the next call.
     used: usize,
+    /// The codec's progress on the frame being received (see [`Codec::decode`]).
+    progress: usize,
 }
 
 impl<C: Codec> Decoder<C> {
@@ -49,6 +51,7 @@ impl<C: Codec> Decoder<C> {
             codec,
             buf: ReadBuf::default(),
             used: 0,
+            progress: 0,
         }
     }
 
@@ -88,15 +91,54 @@ impl<C: Codec> Decoder<C> {
         Ok(self.next_range()?.map(|body| &self.buf.data()[body]))
     }
 
+    /// The next frame once the stream has ended: whole frames first, then what the codec
+    /// makes of the bytes left over (see [`Codec::decode_eof`]); `None` when nothing is
+    /// left.
+    ///
+    /// # Errors
+    ///
+    /// The codec's: [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) for a frame
+    /// the end of the stream cut off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Decoder, Delimited};
+    ///
+    /// let mut decoder = Decoder::new(Delimited::lines());
+    /// decoder.push(b"one\ntwo");
+    /// assert_eq!(decoder.next_frame()?, Some(&b"one"[..]));
+    /// assert_eq!(decoder.next_frame()?, None); // "two" may go on
+    /// // ...but the stream ended:
+    /// assert_eq!(decoder.next_frame_eof()?, Some(&b"two"[..]));
+    /// assert_eq!(decoder.next_frame_eof()?, None);
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn next_frame_eof(&mut self) -> Result<Option<&[u8]>> {
+        Ok(self.next_range_eof()?.map(|body| &self.buf.data()[body]))
+    }
+
     /// Like `next_frame`, as a range of [`data`](Decoder::data): lets the caller use the
     /// codec while holding the frame.
     pub(crate) fn next_range(&mut self) -> Result<Option<Range<usize>>> {
         self.settle();
-        let Some(frame) = self.codec.decode(self.buf.data())? else {
-            return Ok(None);
-        };
+        let frame = self.codec.decode(self.buf.data(), &mut self.progress)?;
+        Ok(frame.map(|frame| self.hand_out(frame)))
+    }
+
+    /// Like `next_frame_eof`, as a range of [`data`](Decoder::data).
+    pub(crate) fn next_range_eof(&mut self) -> Result<Option<Range<usize>>> {
+        self.settle();
+        Ok(self
+            .codec
+            .decode_eof(self.buf.data())?
+            .map(|frame| self.hand_out(frame)))
+    }
+
+    fn hand_out(&mut self, frame: Frame) -> Range<usize> {
         self.used = frame.consumed();
-        Ok(Some(frame.body()))
+        self.progress = 0;
+        frame.body()
     }
 
     pub(crate) fn data(&self) -> &[u8] {

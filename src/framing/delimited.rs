@@ -7,7 +7,9 @@ use crate::error::{Error, ErrorKind, Result};
 ///
 /// The delimiter is stripped from decoded frames by default. A frame that grows past the
 /// maximum frame length without a delimiter is refused as soon as it does. Searching resumes
-/// where it stopped, so a long frame arriving in small pieces costs linear time.
+/// where it stopped, so a long frame arriving in small pieces costs linear time. At the end
+/// of the stream, an unterminated last frame is still a frame (as `BufRead::lines` gives an
+/// unterminated last line).
 ///
 /// # Examples
 ///
@@ -27,9 +29,6 @@ pub struct Delimited {
     delimiter: Vec<u8>,
     strip: bool,
     max: usize,
-    /// How many bytes of the current buffer have been searched without finding the
-    /// delimiter.
-    searched: usize,
 }
 
 impl Delimited {
@@ -54,7 +53,6 @@ impl Delimited {
             delimiter,
             strip: true,
             max: DEFAULT_MAX_FRAME_LENGTH,
-            searched: 0,
         }
     }
 
@@ -148,15 +146,15 @@ impl Codec for Delimited {
         Ok(())
     }
 
-    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>> {
-        if buf.len() < self.searched {
-            self.searched = 0; // not the buffer we searched: start over
-        }
+    /// `progress`: how many bytes have been searched without finding the delimiter.
+    fn decode(&self, buf: &[u8], progress: &mut usize) -> Result<Option<Frame>> {
         // A delimiter may straddle the bytes searched and the new ones.
-        let from = self.searched.saturating_sub(self.delimiter.len() - 1);
+        let from = (*progress)
+            .min(buf.len())
+            .saturating_sub(self.delimiter.len() - 1);
         match self.find(buf, from) {
             Some(at) => {
-                self.searched = 0;
+                *progress = 0;
                 if at > self.max {
                     return Err(self.too_long("a frame received"));
                 }
@@ -165,7 +163,7 @@ impl Codec for Delimited {
                 Ok(Some(Frame::new(body, end)))
             }
             None => {
-                self.searched = buf.len();
+                *progress = buf.len();
                 // What is here is body, but for the start of a delimiter at the very end.
                 if buf.len() - self.partial_delimiter(buf) > self.max {
                     return Err(self.too_long("a frame received without its delimiter"));
@@ -173,6 +171,20 @@ impl Codec for Delimited {
                 Ok(None)
             }
         }
+    }
+
+    /// An unterminated last frame is a frame.
+    fn decode_eof(&self, buf: &[u8]) -> Result<Option<Frame>> {
+        if let Some(frame) = self.decode(buf, &mut 0)? {
+            return Ok(Some(frame));
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if buf.len() > self.max {
+            return Err(self.too_long("a last frame received"));
+        }
+        Ok(Some(Frame::new(0..buf.len(), buf.len())))
     }
 }
 
@@ -182,30 +194,72 @@ mod tests {
 
     #[test]
     fn finds_a_delimiter_split_across_calls() {
-        let mut codec = Delimited::new("\r\n");
-        assert_eq!(codec.decode(b"abc\r").unwrap(), None);
-        assert_eq!(codec.decode(b"abc\r\n").unwrap(), Some(Frame::new(0..3, 5)));
+        let codec = Delimited::new("\r\n");
+        assert_eq!(codec.decode(b"abc\r", &mut 0).unwrap(), None);
+        let mut progress = 0;
+        assert_eq!(codec.decode(b"abc\r", &mut progress).unwrap(), None);
+        assert_eq!(progress, 4);
+        assert_eq!(
+            codec.decode(b"abc\r\n", &mut progress).unwrap(),
+            Some(Frame::new(0..3, 5))
+        );
+        assert_eq!(progress, 0);
+    }
+
+    #[test]
+    fn one_codec_serves_two_streams_at_once() {
+        let codec = Delimited::lines();
+        let (mut one, mut two) = (0, 0);
+        assert_eq!(codec.decode(b"long li", &mut one).unwrap(), None);
+        assert_eq!(
+            codec.decode(b"x\ny\n", &mut two).unwrap(),
+            Some(Frame::new(0..1, 2))
+        );
+        assert_eq!(
+            codec.decode(b"long line\n", &mut one).unwrap(),
+            Some(Frame::new(0..9, 10))
+        );
     }
 
     #[test]
     fn keeps_the_delimiter_when_asked() {
-        let mut codec = Delimited::lines().strip_delimiter(false);
-        assert_eq!(codec.decode(b"a\nb").unwrap(), Some(Frame::new(0..2, 2)));
+        let codec = Delimited::lines().strip_delimiter(false);
+        assert_eq!(
+            codec.decode(b"a\nb", &mut 0).unwrap(),
+            Some(Frame::new(0..2, 2))
+        );
+    }
+
+    #[test]
+    fn an_unterminated_last_frame_is_a_frame() {
+        let codec = Delimited::lines();
+        assert_eq!(codec.decode_eof(b"").unwrap(), None);
+        assert_eq!(
+            codec.decode_eof(b"tail").unwrap(),
+            Some(Frame::new(0..4, 4))
+        );
+        assert_eq!(
+            codec.decode_eof(b"a\ntail").unwrap(),
+            Some(Frame::new(0..1, 2))
+        );
+        assert!(Delimited::lines()
+            .max_frame_length(2)
+            .decode_eof(b"tail")
+            .is_err());
     }
 
     #[test]
     fn refuses_overlong_frames_with_or_without_delimiter() {
-        let mut codec = Delimited::lines().max_frame_length(4);
-        assert!(codec.decode(b"abcd").unwrap().is_none());
-        assert!(codec.decode(b"abcde").is_err());
+        let codec = Delimited::lines().max_frame_length(4);
+        assert!(codec.decode(b"abcd", &mut 0).unwrap().is_none());
+        assert!(codec.decode(b"abcde", &mut 0).is_err());
         // A possible start of the delimiter is not counted as body...
-        let mut codec = Delimited::new("\r\n").max_frame_length(4);
-        assert!(codec.decode(b"abcd\r").unwrap().is_none());
+        let codec = Delimited::new("\r\n").max_frame_length(4);
+        assert!(codec.decode(b"abcd\r", &mut 0).unwrap().is_none());
         // ...anything else is.
-        let mut codec = Delimited::new("\r\n").max_frame_length(4);
-        assert!(codec.decode(b"abcdx").is_err());
-        let mut codec = Delimited::lines().max_frame_length(4);
-        assert!(codec.decode(b"abcdefgh\n").is_err());
+        assert!(codec.decode(b"abcdx", &mut 0).is_err());
+        let codec = Delimited::lines().max_frame_length(4);
+        assert!(codec.decode(b"abcdefgh\n", &mut 0).is_err());
         assert!(codec.encoded(b"abcde").is_err());
         assert!(Delimited::lines().encoded(b"a\nb").is_err());
     }

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 
 use super::{Codec, Decoder};
-use crate::caller::Caller;
+use crate::connection::Caller;
 use crate::error::{Error, Result};
 use crate::service::ConnectionService;
 
@@ -43,6 +43,18 @@ pub trait FrameService: 'static {
     /// An error goes to [`on_error`](FrameService::on_error), then the connection closes.
     fn on_frame<'a>(&mut self, caller: &Caller, frame: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>>;
 
+    /// Called when the peer has finished sending (end of stream), after the last frame.
+    /// The connection is still open for writing; it closes in order when this returns.
+    /// The default does nothing.
+    ///
+    /// # Errors
+    ///
+    /// An error goes to [`on_error`](FrameService::on_error), then the connection closes.
+    fn on_eof(&mut self, caller: &Caller) -> Result<()> {
+        let _ = caller;
+        Ok(())
+    }
+
     /// Called when the connection fails, a frame is malformed or too long included. The
     /// default logs the error at warn level.
     fn on_error(&mut self, caller: &Caller, err: &Error) {
@@ -56,11 +68,16 @@ pub trait FrameService: 'static {
 }
 
 /// Adapts a [`FrameService`] to a [`ConnectionService`]: buffers the bytes that arrive,
-/// hands the service whole frames, and encodes its replies.
+/// hands the service whole frames, and sends each reply, encoded, as soon as the frame's
+/// callback returns — so replies and the service's own `Caller::write_bytes` leave in the
+/// order they were made.
 ///
 /// A frame the codec refuses (longer than its maximum) is an
 /// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) error: `on_error`, then the
-/// connection closes.
+/// connection closes. At the end of the stream, bytes left over go to the codec's
+/// [`decode_eof`](Codec::decode_eof): an unterminated last line is one more frame for
+/// [`Delimited`](super::Delimited); a cut-off frame is an `InvalidData` error (`on_error`),
+/// never dropped in silence.
 ///
 /// # Examples
 ///
@@ -81,9 +98,9 @@ pub trait FrameService: 'static {
 /// listener.start()?;
 ///
 /// let client = Client::connect("127.0.0.1", listener.local_addr().port())?;
-/// let mut codec = LengthPrefixed::new();
+/// let codec = LengthPrefixed::new();
 /// client.write_frame(&codec, b"a whole message")?;
-/// assert_eq!(client.read_frame(&mut codec)?, b"a whole message");
+/// assert_eq!(client.read_frame(&codec)?, b"a whole message");
 /// # Ok::<(), synctcp::Error>(())
 /// ```
 #[derive(Debug)]
@@ -120,13 +137,11 @@ impl<C: Codec, S: FrameService> Framed<C, S> {
 }
 
 impl<C: Codec, S: FrameService> Framed<C, S> {
-    /// Hands every whole frame buffered to the service, encoding its replies into `replies`.
-    fn frames(&mut self, caller: &Caller, replies: &mut Vec<u8>) -> Result<()> {
-        while let Some(body) = self.decoder.next_range()? {
-            let frame = &self.decoder.data()[body];
-            if let Some(reply) = self.service.on_frame(caller, frame)? {
-                self.decoder.codec().encode(&reply, replies)?;
-            }
+    /// Hands the frame at `body` to the service and sends its reply, if any.
+    fn deliver(&mut self, caller: &Caller, body: std::ops::Range<usize>) -> Result<()> {
+        let frame = &self.decoder.data()[body];
+        if let Some(reply) = self.service.on_frame(caller, frame)? {
+            caller.reply(&self.decoder.codec().encoded(&reply)?)?;
         }
         Ok(())
     }
@@ -135,14 +150,25 @@ impl<C: Codec, S: FrameService> Framed<C, S> {
 impl<C: Codec + 'static, S: FrameService> ConnectionService for Framed<C, S> {
     fn on_bytes<'a>(&mut self, caller: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>> {
         self.decoder.push(data);
-        let mut replies = Vec::new();
-        let outcome = self.frames(caller, &mut replies);
-        if outcome.is_err() && !replies.is_empty() {
-            // Replies to the frames before the failing one are still delivered.
-            let _ = caller.write_bytes(&replies);
+        // After a close asked for in one frame's callback, the frames behind it are input
+        // that arrived after the close: not delivered.
+        while !caller.is_closed() {
+            let Some(body) = self.decoder.next_range()? else {
+                break;
+            };
+            self.deliver(caller, body)?;
         }
-        outcome?;
-        Ok((!replies.is_empty()).then_some(Cow::Owned(replies)))
+        Ok(None)
+    }
+
+    fn on_eof(&mut self, caller: &Caller) -> Result<()> {
+        while !caller.is_closed() {
+            let Some(body) = self.decoder.next_range_eof()? else {
+                break;
+            };
+            self.deliver(caller, body)?;
+        }
+        self.service.on_eof(caller)
     }
 
     fn on_error(&mut self, caller: &Caller, err: &Error) {

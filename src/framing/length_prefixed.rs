@@ -121,7 +121,7 @@ impl Codec for LengthPrefixed {
         Ok(())
     }
 
-    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>> {
+    fn decode(&self, buf: &[u8], _progress: &mut usize) -> Result<Option<Frame>> {
         let Some(header) = buf.get(..self.header) else {
             return Ok(None);
         };
@@ -142,22 +142,28 @@ mod tests {
 
     #[test]
     fn a_four_gigabyte_announcement_is_refused_at_once() {
-        let mut codec = LengthPrefixed::new();
-        let err = codec.decode(&[0xff, 0xff, 0xff, 0xff]).unwrap_err();
+        let codec = LengthPrefixed::new();
+        let err = codec.decode(&[0xff, 0xff, 0xff, 0xff], &mut 0).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidData);
         assert!(err.to_string().contains("4294967295 bytes"), "{err}");
     }
 
     #[test]
     fn waits_for_the_header_and_the_body() {
-        let mut codec = LengthPrefixed::u16();
-        assert_eq!(codec.decode(&[0]).unwrap(), None);
-        assert_eq!(codec.decode(&[0, 3, b'a']).unwrap(), None);
+        let codec = LengthPrefixed::u16();
+        assert_eq!(codec.decode(&[0], &mut 0).unwrap(), None);
+        assert_eq!(codec.decode(&[0, 3, b'a'], &mut 0).unwrap(), None);
         assert_eq!(
-            codec.decode(&[0, 3, b'a', b'b', b'c', b'x']).unwrap(),
+            codec
+                .decode(&[0, 3, b'a', b'b', b'c', b'x'], &mut 0)
+                .unwrap(),
             Some(Frame::new(2..5, 5))
         );
-        assert_eq!(codec.decode(&[0, 0]).unwrap(), Some(Frame::new(2..2, 2)));
+        assert_eq!(
+            codec.decode(&[0, 0], &mut 0).unwrap(),
+            Some(Frame::new(2..2, 2))
+        );
+        assert!(codec.decode_eof(&[0, 3, b'a']).is_err());
     }
 
     #[test]

@@ -47,7 +47,7 @@ mod length_prefixed;
 
 use std::ops::Range;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 
 pub use decoder::Decoder;
 pub use delimited::Delimited;
@@ -69,9 +69,9 @@ pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 
 /// A message format: how frames are written to and found in a byte stream.
 ///
-/// `encode` is a pure function of the frame. `decode` may keep state between calls (the
-/// delimiter codec remembers how far it has searched), on the understanding that it is
-/// called with the same unconsumed bytes, grown, until it returns a frame.
+/// A codec only describes the format; it keeps no state between calls. What a stream has
+/// delivered and not yet used lives with the stream (a [`Decoder`], a [`Framed`] service,
+/// a [`Client`](crate::Client)), so one codec can serve any number of connections at once.
 ///
 /// # Examples
 ///
@@ -89,7 +89,7 @@ pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 ///         out.extend_from_slice(frame);
 ///         Ok(())
 ///     }
-///     fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>> {
+///     fn decode(&self, buf: &[u8], _progress: &mut usize) -> Result<Option<Frame>> {
 ///         Ok((buf.len() >= 4).then(|| Frame::new(0..4, 4)))
 ///     }
 /// }
@@ -113,12 +113,57 @@ pub trait Codec {
     /// body lies in `buf` and how many bytes of `buf` it used, `Ok(None)` when more bytes
     /// are needed.
     ///
+    /// `progress` is the codec's to use: a number kept with the stream's buffer between
+    /// the calls for one frame, 0 at the start of each frame (and of each stream). A
+    /// format that searches for a delimiter keeps how far it has searched there, so that a
+    /// long frame arriving in small pieces costs linear time; other formats ignore it.
+    /// The codec itself keeps no state, so it can serve any number of streams at once.
+    ///
     /// # Errors
     ///
     /// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) when the bytes can never
     /// become a valid frame (a frame longer than the maximum): the stream cannot be
     /// followed any further.
-    fn decode(&mut self, buf: &[u8]) -> Result<Option<Frame>>;
+    fn decode(&self, buf: &[u8], progress: &mut usize) -> Result<Option<Frame>>;
+
+    /// The stream has ended: what to make of `buf`, the bytes left after the last whole
+    /// frame. `Ok(None)` when there is nothing left; a last frame when the format allows
+    /// one to end with the stream.
+    ///
+    /// The default refuses leftover bytes: a frame cut off by the end of the stream is an
+    /// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) error. [`Delimited`]
+    /// returns an unterminated last line as a frame, as `BufRead::lines` does.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidData` for a frame the end of the stream cut off.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::framing::{Codec, Delimited, LengthPrefixed};
+    ///
+    /// assert!(LengthPrefixed::new().decode_eof(&[0, 0, 0, 9, b'x']).is_err());
+    /// assert!(LengthPrefixed::new().decode_eof(&[]).unwrap().is_none());
+    /// let last = Delimited::lines().decode_eof(b"no newline")?.unwrap();
+    /// assert_eq!(last.body(), 0..10);
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    fn decode_eof(&self, buf: &[u8]) -> Result<Option<Frame>> {
+        if let Some(frame) = self.decode(buf, &mut 0)? {
+            return Ok(Some(frame));
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        Err(Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "the stream ended in the middle of a frame ({} bytes of it received)",
+                buf.len()
+            ),
+        ))
+    }
 
     /// `frame`, encoded, as a new buffer: for `Caller::write_bytes`.
     ///
@@ -141,14 +186,29 @@ pub trait Codec {
     }
 }
 
+/// A shared codec is a codec: `&C` reads and writes as `C` does.
+impl<C: Codec + ?Sized> Codec for &C {
+    fn encode(&self, frame: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        (**self).encode(frame, out)
+    }
+
+    fn decode(&self, buf: &[u8], progress: &mut usize) -> Result<Option<Frame>> {
+        (**self).decode(buf, progress)
+    }
+
+    fn decode_eof(&self, buf: &[u8]) -> Result<Option<Frame>> {
+        (**self).decode_eof(buf)
+    }
+}
+
 /// Where a decoded frame lies in the bytes it was decoded from.
 ///
 /// # Examples
 ///
 /// ```
 /// use synctcp::framing::{Codec, Delimited, Frame};
-/// let mut codec = Delimited::lines();
-/// let frame = codec.decode(b"hello\nrest")?.unwrap();
+/// let codec = Delimited::lines();
+/// let frame = codec.decode(b"hello\nrest", &mut 0)?.unwrap();
 /// assert_eq!(frame, Frame::new(0..5, 6));
 /// # Ok::<(), synctcp::Error>(())
 /// ```

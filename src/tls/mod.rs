@@ -15,5 +15,5 @@ pub use listener_secure_socket::ListenerSecureSocket;
 
 pub(crate) use listener_secure_socket::ServerTls;
 pub(crate) use session::{
-    drive_handshake, handshake_error, io_error, truncated, Opened, ServerSession,
+    drive_handshake, handshake_error, io_error, seal_into, truncated, Opened, ServerSession,
 };

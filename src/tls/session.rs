@@ -71,18 +71,11 @@ impl ServerSession {
         Ok(TlsInfo::of(&tls))
     }
 
-    /// Under the connection's write lock: encrypts `data` and returns the records to send,
-    /// with any records the session was already waiting to send before them.
-    pub(crate) fn seal(&self, data: &[u8]) -> io::Result<Vec<u8>> {
-        let mut tls = self.lock();
-        if !data.is_empty() {
-            tls.writer().write_all(data)?;
-        }
-        let mut records = Vec::with_capacity(data.len() + 64);
-        while tls.wants_write() {
-            tls.write_tls(&mut records)?;
-        }
-        Ok(records)
+    /// Encrypts as much of `data` as the session takes at once, appending the records —
+    /// after any it was already waiting to send — to `out`; returns how many bytes of `data`
+    /// it took. See [`seal_into`].
+    pub(crate) fn seal(&self, data: &[u8], out: &mut Vec<u8>) -> io::Result<usize> {
+        seal_into(&mut self.lock(), data, out)
     }
 
     /// Whether records wait to be sent.
@@ -90,7 +83,7 @@ impl ServerSession {
         self.lock().wants_write()
     }
 
-    /// Under the connection's write lock: the close_notify alert to send before FIN.
+    /// The close_notify alert to send before FIN (with any records still waiting).
     pub(crate) fn close_notify(&self) -> Vec<u8> {
         let mut tls = self.lock();
         tls.send_close_notify();
@@ -138,6 +131,36 @@ impl ServerSession {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The most plaintext sealed in one go: at most what rustls buffers (64 KiB by default).
+const SEAL_CHUNK: usize = 64 * 1024;
+
+/// Encrypts as much of `data` as `tls` takes at once and moves the records it then holds
+/// (with any it was already waiting to send, ahead of them) into `out`. Returns how many
+/// bytes of `data` it took. rustls refuses plaintext beyond its buffer limit, so writers
+/// loop — seal, send `out`, seal the rest — and the session never holds more than one
+/// chunk's records. An empty `data` collects only the waiting records.
+pub(crate) fn seal_into<D>(
+    tls: &mut rustls::ConnectionCommon<D>,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> io::Result<usize> {
+    let taken = if data.is_empty() {
+        0
+    } else {
+        tls.writer().write(&data[..data.len().min(SEAL_CHUNK)])?
+    };
+    while tls.wants_write() {
+        tls.write_tls(out)?;
+    }
+    if taken == 0 && !data.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "the TLS session took no bytes to encrypt",
+        ));
+    }
+    Ok(taken)
 }
 
 /// Runs a handshake over `stream` until it completes, the peer fails it, or `timeout`

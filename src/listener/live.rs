@@ -1,6 +1,7 @@
-//! `Tracker`: the live connections of one running listener and their threads, so that the
+//! `Live`: the live connections of one running listener and their threads, so that the
 //! accept loop can wait for a free slot and a stop can close every connection and join
-//! every thread.
+//! every thread. Once a stop has begun nothing more is admitted: a connection is either in
+//! the set, where the stop reaches it, or refused.
 //!
 //! Threads are joined as they end, without a reaper and without waiting: each ending
 //! connection thread joins the ones that have finished since (a finished thread joins at
@@ -16,7 +17,7 @@ use crate::connection::{CloseBy, Connection};
 use crate::signal::{Signal, Waiters};
 
 #[derive(Debug, Default)]
-pub(crate) struct Tracker {
+pub(crate) struct Live {
     state: Mutex<State>,
     /// Signalled when a connection ends and when a stop begins.
     changed: Signal,
@@ -24,7 +25,7 @@ pub(crate) struct Tracker {
 
 #[derive(Debug, Default)]
 struct State {
-    live: HashMap<u64, Live>,
+    live: HashMap<u64, Entry>,
     /// Threads that have left the live set but may not have exited yet.
     unjoined: Vec<JoinHandle<()>>,
     stopping: bool,
@@ -39,38 +40,45 @@ impl Waiters for State {
 }
 
 #[derive(Debug)]
-struct Live {
+struct Entry {
     conn: Arc<Connection>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Tracker {
-    pub(crate) fn new() -> Tracker {
-        Tracker::default()
+impl Live {
+    pub(crate) fn new() -> Live {
+        Live::default()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Starts `body` on a new thread for `conn` and registers both. The lock is not held
-    /// while the thread is created (tens of microseconds), so ending connections never
-    /// wait for the accept loop.
+    /// Starts `body` on a new thread for `conn` and registers both; `Ok(false)` (and
+    /// nothing started) once the listener is stopping. The lock is not held while the
+    /// thread is created (tens of microseconds), so ending connections never wait for the
+    /// accept loop.
     pub(crate) fn spawn(
         self: &Arc<Self>,
         conn: Arc<Connection>,
         builder: thread::Builder,
         body: impl FnOnce(&Arc<Connection>) + Send + 'static,
-    ) -> io::Result<()> {
+    ) -> io::Result<bool> {
         let id = conn.id;
         let thread_conn = Arc::clone(&conn);
-        self.lock().live.insert(id, Live { conn, thread: None });
+        {
+            let mut st = self.lock();
+            if st.stopping {
+                return Ok(false);
+            }
+            st.live.insert(id, Entry { conn, thread: None });
+        }
         let tracker = Arc::clone(self);
         let spawned = builder.spawn(move || {
             // Made on the new thread, so that a failed spawn (which drops this closure
             // unrun) unregisters nothing; unregisters even if `body` unwinds.
             let _finished = Finished {
-                tracker,
+                live: tracker,
                 id: thread_conn.id,
             };
             body(&thread_conn);
@@ -87,7 +95,7 @@ impl Tracker {
                 return Err(e);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn finished(&self, id: u64) {
@@ -179,7 +187,7 @@ impl Tracker {
     /// Closes every open connection at once.
     pub(crate) fn force_all(&self) {
         for conn in self.connections() {
-            conn.force_close();
+            conn.abort();
         }
     }
 
@@ -203,12 +211,12 @@ impl Tracker {
 
 /// Unregisters a connection thread when it ends, however it ends.
 struct Finished {
-    tracker: Arc<Tracker>,
+    live: Arc<Live>,
     id: u64,
 }
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        self.tracker.finished(self.id);
+        self.live.finished(self.id);
     }
 }

@@ -1,17 +1,24 @@
-//! `Listener`: Ballerina's `tcp:Listener` and its lifecycle — bind, attach a service,
-//! start (accepting on its own thread), graceful or immediate stop, detach, start again.
+//! The listener: [`Listener`], Ballerina's `tcp:Listener` and its lifecycle — bind,
+//! attach a service, start (accepting on its own thread), graceful or immediate stop,
+//! detach, start again — with its configuration (`config.rs`), its accept loop
+//! (`accept.rs`) and the set of its live connections (`live.rs`).
+
+mod accept;
+mod config;
+mod live;
+
+pub use config::ListenerConfig;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::accept::AcceptLoop;
 use crate::error::{Error, ErrorKind, Result};
-use crate::listener_config::ListenerConfig;
 use crate::net;
 use crate::service::{DynService, Service};
-use crate::tracker::Tracker;
+use accept::AcceptLoop;
+use live::Live;
 
 /// How long a stop waits, after closing connections by force, for their threads to leave
 /// the callbacks they are in and run `on_close`.
@@ -27,8 +34,9 @@ const FORCE_GRACE: Duration = Duration::from_secs(2);
 /// service can be [`detach`](Listener::detach)ed, another attached, and the listener
 /// started again on the same port.
 ///
-/// Dropping a running listener closes it as `immediate_stop` does, without waiting: it
-/// never blocks, and its threads end on their own.
+/// Dropping a running listener stops it as [`immediate_stop`](Listener::immediate_stop)
+/// does: when the drop returns, no new callback starts (but the `on_close` of a connection
+/// whose callback is still running after the 2 s grace, which runs when it returns).
 ///
 /// # Examples
 ///
@@ -70,7 +78,7 @@ pub struct Listener {
 #[derive(Debug)]
 struct Running {
     socket: Arc<TcpListener>,
-    tracker: Arc<Tracker>,
+    live: Arc<Live>,
     accept: JoinHandle<()>,
 }
 
@@ -279,11 +287,11 @@ impl Listener {
             }
         };
         let socket = Arc::new(socket);
-        let tracker = Arc::new(Tracker::new());
+        let live = Arc::new(Live::new());
         let accept = AcceptLoop {
             socket: Arc::clone(&socket),
             addr: self.addr,
-            tracker: Arc::clone(&tracker),
+            live: Arc::clone(&live),
             service,
             settings: self.config.settings(),
             max_connections: self.config.max_connections,
@@ -297,7 +305,7 @@ impl Listener {
             .map_err(|e| Error::io(&context, e))?;
         self.running = Some(Running {
             socket,
-            tracker,
+            live,
             accept,
         });
         Ok(())
@@ -337,19 +345,19 @@ impl Listener {
             return Ok(());
         };
         let deadline = Instant::now() + timeout;
-        let tracker = stop_accepting(running);
+        let live = stop_accepting(running);
         // Idle connections got FIN at once; give their peers the drain timeout to answer
         // with theirs. Busy ones finish their callback, flush and drain on their own.
-        let draining = tracker.close_all();
+        let draining = live.close_all();
         let drained = Instant::now() + self.config.drain_timeout;
-        if !draining.is_empty() && tracker.wait_idle(drained.min(deadline)) > 0 {
-            draining.iter().for_each(|conn| conn.force_close());
+        if !draining.is_empty() && live.wait_idle(drained.min(deadline)) > 0 {
+            draining.iter().for_each(|conn| conn.abort());
         }
         drop(draining);
-        if tracker.wait_idle(deadline) > 0 {
-            tracker.force_all();
+        if live.wait_idle(deadline) > 0 {
+            live.force_all();
         }
-        self.finish_stop(&tracker, "graceful stop of")
+        self.finish_stop(&live, "graceful stop of")
     }
 
     /// Stops now: new connects are refused, every open connection is closed at once
@@ -380,13 +388,13 @@ impl Listener {
         let Some(running) = self.running.take() else {
             return Ok(());
         };
-        let tracker = stop_accepting(running);
-        tracker.force_all();
-        self.finish_stop(&tracker, "immediate stop of")
+        let live = stop_accepting(running);
+        live.force_all();
+        self.finish_stop(&live, "immediate stop of")
     }
 
-    fn finish_stop(&self, tracker: &Tracker, operation: &str) -> Result<()> {
-        let left = tracker.wait_idle(Instant::now() + FORCE_GRACE);
+    fn finish_stop(&self, live: &Live, operation: &str) -> Result<()> {
+        let left = live.wait_idle(Instant::now() + FORCE_GRACE);
         if left > 0 {
             return Err(Error::with(
                 ErrorKind::Timeout,
@@ -394,7 +402,7 @@ impl Listener {
                 format!("{left} connection threads still inside callbacks after the forced close"),
             ));
         }
-        tracker.join_finished();
+        live.join_finished();
         log::debug!("listener on {} stopped", self.addr);
         Ok(())
     }
@@ -462,7 +470,7 @@ impl Listener {
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn connection_count(&self) -> usize {
-        self.running.as_ref().map_or(0, |r| r.tracker.count())
+        self.running.as_ref().map_or(0, |r| r.live.count())
     }
 
     fn invalid(&self, operation: &str, message: &str) -> Error {
@@ -505,21 +513,22 @@ fn first_listening(addrs: &[SocketAddr], backlog: u32, context: &str) -> Result<
 
 /// Stops the accept loop and joins its thread; new connects are refused from here on, and
 /// the listening socket is closed (its port is free for the next `start`).
-fn stop_accepting(running: Running) -> Arc<Tracker> {
-    running.tracker.stop();
+fn stop_accepting(running: Running) -> Arc<Live> {
+    running.live.stop();
     net::stop_listening(&running.socket);
     // The accept thread waits only in accept, for a slot, or in a back-off pause: the
     // shutdown and the stop flag end all three.
     let _ = running.accept.join();
-    running.tracker
+    running.live
 }
 
 impl Drop for Listener {
+    /// As [`immediate_stop`](Listener::immediate_stop): no callback of this listener
+    /// starts after the drop, but for `on_close` of a connection whose callback was still
+    /// running 2 s after the forced close.
     fn drop(&mut self) {
-        if let Some(running) = self.running.take() {
-            running.tracker.stop();
-            net::stop_listening(&running.socket);
-            running.tracker.force_all();
+        if let Err(err) = self.immediate_stop() {
+            log::warn!("{err}");
         }
     }
 }

@@ -9,12 +9,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::connection::{Connection, Settings};
+use super::live::Live;
+use crate::connection::{self, Connection, Settings};
 use crate::net::{self, AcceptFailure};
 use crate::service::DynService;
-use crate::tracker::Tracker;
-use crate::transport::Transport;
-use crate::worker;
 
 /// Connection ids, unique for the life of the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -25,7 +23,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 pub(crate) struct AcceptLoop {
     pub(crate) socket: Arc<TcpListener>,
     pub(crate) addr: SocketAddr,
-    pub(crate) tracker: Arc<Tracker>,
+    pub(crate) live: Arc<Live>,
     pub(crate) service: Arc<dyn DynService>,
     pub(crate) settings: Settings,
     pub(crate) max_connections: usize,
@@ -38,7 +36,7 @@ impl AcceptLoop {
     pub(crate) fn run(self) {
         log::debug!("listener on {} accepting", self.addr);
         let mut backoff = BACKOFF_FIRST;
-        while self.tracker.wait_for_slot(self.max_connections) {
+        while self.live.wait_for_slot(self.max_connections) {
             match self.socket.accept() {
                 Ok((stream, peer)) => match self.admit(stream, peer) {
                     Ok(()) => {
@@ -50,7 +48,7 @@ impl AcceptLoop {
                         self.addr
                     ),
                 },
-                Err(_) if self.tracker.is_stopping() => break,
+                Err(_) if self.live.is_stopping() => break,
                 Err(e) if net::classify_accept_error(&e) == AcceptFailure::Connection => {
                     log::debug!("listener on {}: accept: {e}; skipped", self.addr);
                     continue;
@@ -60,22 +58,12 @@ impl AcceptLoop {
                     self.addr
                 ),
             }
-            if !self.tracker.pause(backoff) {
+            if !self.live.pause(backoff) {
                 break;
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
         log::debug!("listener on {} stopped accepting", self.addr);
-    }
-
-    /// A new connection's transport: a TLS session when the listener is secured. The
-    /// handshake itself runs later, on the connection's own thread.
-    fn transport(&self) -> std::io::Result<Transport> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            return tls.session().map(|s| Transport::Tls(Box::new(s)));
-        }
-        Ok(Transport::Plain)
     }
 
     /// Sets the new socket up and starts its connection thread. On error the socket is
@@ -93,14 +81,28 @@ impl AcceptLoop {
         // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; show them as a.b.c.d.
         let (local, peer) = (unmapped(local), unmapped(peer));
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let conn = Connection::new(id, stream, local, peer, self.settings, self.transport()?);
-        let conn = Arc::new(conn);
+        // The TLS session is made here; its handshake runs on the connection's thread.
+        #[cfg(feature = "tls")]
+        let tls = self.tls.as_ref().map(|tls| tls.session()).transpose()?;
+        let conn = Connection::new(
+            id,
+            stream,
+            (local, peer),
+            self.settings,
+            #[cfg(feature = "tls")]
+            tls,
+        );
         let builder = thread::Builder::new()
             .name(format!("synctcp-conn-{id}"))
             .stack_size(self.settings.stack_size);
         let service = Arc::clone(&self.service);
-        self.tracker
-            .spawn(conn, builder, move |conn| worker::run(conn, &*service))
+        let admitted = self.live.spawn(Arc::new(conn), builder, move |conn| {
+            connection::run(conn, &*service)
+        })?;
+        if !admitted {
+            log::debug!("listener on {}: stopping; closed {peer}", self.addr);
+        }
+        Ok(())
     }
 }
 

@@ -9,10 +9,11 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::caller::Caller;
-use crate::connection::Connection;
+use super::caller::Caller;
+use super::inbound::Inbound;
+use super::Connection;
 use crate::error::{Error, ErrorKind};
-use crate::inbound::Inbound;
+use crate::net;
 use crate::service::{ConnectionService, DynService};
 
 /// How a connection's serving ended, which decides how it is closed.
@@ -25,13 +26,14 @@ enum End {
     /// Something failed; `on_error` runs. `usable`: the socket still works, so what is
     /// queued is sent and the close is orderly.
     Failed { error: Error, usable: bool },
-    /// Closed by force (a stop): nothing more is sent.
+    /// Closed by force (a stop, or after a failed write reported already): nothing more
+    /// is sent.
     Forced,
 }
 
 /// The body of a connection thread.
 pub(crate) fn run(conn: &Arc<Connection>, service: &dyn DynService) {
-    conn.set_owner(std::thread::current().id());
+    conn.set_owner();
     log::debug!(
         "connection {} accepted from {} on {}",
         conn.id,
@@ -42,45 +44,60 @@ pub(crate) fn run(conn: &Arc<Connection>, service: &dyn DynService) {
         return;
     }
     let caller = Caller::new(conn);
-    let accepted = guarded(conn, "on_connect", || service.on_connect(&caller)).and_then(|r| r);
-    match accepted {
-        Ok(mut handler) => {
-            let end = serve(conn, &caller, handler.as_mut());
-            if let End::Failed { error, .. } = &end {
-                log::debug!("connection {}: {error}", conn.id);
-                let _ = guarded(conn, "on_error", || handler.on_error(&caller, error))
-                    .map_err(|e| log::warn!("{e}"));
-            }
-            let drain = shut(conn, &end);
-            let _ = guarded(conn, "on_close", || handler.on_close(&caller))
-                .map_err(|e| log::warn!("{e}"));
-            if drain {
-                drain_input(conn);
-            }
-        }
-        Err(err) => {
-            log::warn!("connection {} from {} refused: {err}", conn.id, conn.peer);
-            if shut(conn, &End::Local { eof: false }) {
-                drain_input(conn);
-            }
-        }
+    if conn.out.begin_connect() {
+        connected(conn, &caller, service);
+    } else {
+        // Closed (by a stop) before any callback could run: close without one.
+        close_quietly(conn);
     }
     conn.out.stop_writer();
     log::debug!("connection {} from {} closed", conn.id, conn.peer);
+}
+
+/// From `on_connect` to `on_close`.
+fn connected(conn: &Arc<Connection>, caller: &Caller, service: &dyn DynService) {
+    let accepted = guarded(conn, "on_connect", || service.on_connect(caller)).and_then(|r| r);
+    let mut handler = match accepted {
+        Ok(handler) => handler,
+        Err(err) => {
+            log::warn!("connection {} from {} refused: {err}", conn.id, conn.peer);
+            close_quietly(conn);
+            return;
+        }
+    };
+    let end = serve(conn, caller, handler.as_mut());
+    if let End::Failed { error, .. } = &end {
+        log::debug!("connection {}: {error}", conn.id);
+        let _ = guarded(conn, "on_error", || handler.on_error(caller, error))
+            .map_err(|e| log::warn!("{e}"));
+    }
+    let drain = shut(conn, &end);
+    let _ = guarded(conn, "on_close", || handler.on_close(caller)).map_err(|e| log::warn!("{e}"));
+    if drain {
+        drain_input(conn);
+    }
+}
+
+/// Closes a connection that has no service: FIN after what was written, then the drain.
+fn close_quietly(conn: &Connection) {
+    if shut(conn, &End::Local { eof: false }) {
+        drain_input(conn);
+    }
 }
 
 /// Runs the TLS handshake, if the listener is secured, before any callback: a client
 /// that fails it (or is too slow) is closed without reaching the service.
 fn handshake(conn: &Arc<Connection>) -> bool {
     #[cfg(feature = "tls")]
-    if let crate::transport::Transport::Tls(session) = &conn.transport {
+    if let Some(session) = conn.socket().tls() {
         let context = format!("accept TLS connection {} from {}", conn.id, conn.peer);
-        match session.handshake(&conn.stream, &context) {
+        let stream = conn.socket().stream();
+        match session.handshake(stream, &context) {
             Ok(info) => {
                 let _ = conn.tls_info.set(Arc::new(info));
                 // Back to the listener's own timeouts.
-                let _ = conn.stream.set_read_timeout(None);
-                let _ = conn.stream.set_write_timeout(conn.settings.write_timeout);
+                let _ = stream.set_read_timeout(None);
+                let _ = stream.set_write_timeout(conn.settings.write_timeout);
             }
             Err(err) => {
                 log::warn!("{err}");
@@ -96,24 +113,20 @@ fn handshake(conn: &Arc<Connection>) -> bool {
 fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionService) -> End {
     let mut inbound = Inbound::new(conn.settings.read_buffer_size);
     let mut timer = ReadTimer::new(conn);
-    conn.touch();
-    if !conn.leave_callback() {
-        return End::Local { eof: false }; // closed during on_connect
+    conn.socket().touch();
+    if !conn.out.leave_callback() {
+        return stopped(conn); // closed during on_connect
     }
     let mut after_timeout = false;
     loop {
         if let Err(e) = timer.arm(conn, after_timeout) {
-            return failed(
-                conn,
-                Error::io(format!("read from {}", conn.peer), e),
-                false,
-            );
+            return failed(conn, read_error_of(conn, e), false);
         }
         let data = match inbound.read(conn) {
-            Ok(None) => return end_of_stream(conn),
+            Ok(None) => return end_of_input(conn, caller, handler),
             Ok(Some(data)) => data,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if is_timeout(&e) && timer.is_armed() => {
+            Err(e) if net::is_timeout(&e) && timer.is_armed() => {
                 if let Some(error) = timer.expired(conn) {
                     return failed(conn, error, true);
                 }
@@ -123,18 +136,18 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
             Err(e) => return read_error(conn, e),
         };
         after_timeout = false;
-        conn.touch();
+        conn.socket().touch();
         if let Some(error) = timer.lifetime_over(conn) {
             // A peer that never lets a read time out still meets its lifetime.
             return failed(conn, error, true);
         }
-        if !conn.enter_callback() {
+        if !conn.out.enter_callback() {
             // A close began while we waited: these bytes are part of the drain.
-            return End::Local { eof: false };
+            return stopped(conn);
         }
         let outcome = guarded(conn, "on_bytes", || handler.on_bytes(caller, data));
         let end = match outcome {
-            Ok(Ok(Some(reply))) => match conn.out.write(conn, &reply, true) {
+            Ok(Ok(Some(reply))) => match conn.out.write(&reply, true, false) {
                 Ok(()) => None,
                 Err(err) => Some(failed(conn, err, false)),
             },
@@ -144,52 +157,73 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
         if let Some(end) = end {
             return end;
         }
-        if !conn.leave_callback() {
-            return End::Local { eof: false };
+        if !conn.out.leave_callback() {
+            return stopped(conn);
         }
     }
 }
 
-/// A failure, preferring the first write failure recorded on the connection (it says
-/// why a forced close happened). A close by a stop is not a failure.
-fn failed(conn: &Connection, error: Error, usable: bool) -> End {
-    match conn.out.take_failure(conn) {
+/// A close from elsewhere stopped the serving: an orderly one, or by force.
+fn stopped(conn: &Connection) -> End {
+    match conn.out.take_failure() {
         Some(first) => End::Failed {
             error: first,
             usable: false,
         },
-        None if conn.is_forced() => End::Forced,
+        None if conn.out.is_aborted() => End::Forced,
+        None => End::Local { eof: false },
+    }
+}
+
+/// A failure, preferring the first write failure recorded on the connection (it says
+/// why the connection was aborted). A close by a stop is not a failure.
+fn failed(conn: &Connection, error: Error, usable: bool) -> End {
+    match conn.out.take_failure() {
+        Some(first) => End::Failed {
+            error: first,
+            usable: false,
+        },
+        None if conn.out.is_aborted() => End::Forced,
         None => End::Failed { error, usable },
     }
 }
 
-fn end_of_stream(conn: &Connection) -> End {
-    if let Some(first) = conn.out.take_failure(conn) {
-        return End::Failed {
-            error: first,
-            usable: false,
-        };
+/// The peer finished sending: `on_eof` (unless a close began), then the close.
+fn end_of_input(
+    conn: &Arc<Connection>,
+    caller: &Caller,
+    handler: &mut dyn ConnectionService,
+) -> End {
+    if !conn.out.enter_callback() {
+        return end_of_stream(conn);
     }
-    if conn.is_forced() {
-        End::Forced
-    } else if conn.is_closing() {
-        End::Local { eof: true }
-    } else {
-        End::PeerClosed
+    let outcome = guarded(conn, "on_eof", || handler.on_eof(caller));
+    conn.out.leave_callback();
+    match outcome {
+        Ok(Ok(())) => end_of_stream(conn),
+        Ok(Err(err)) | Err(err) => failed(conn, err, true),
+    }
+}
+
+fn end_of_stream(conn: &Connection) -> End {
+    match stopped(conn) {
+        End::Local { .. } if conn.out.is_closing() => End::Local { eof: true },
+        End::Local { .. } => End::PeerClosed,
+        other => other,
     }
 }
 
 fn read_error(conn: &Connection, e: io::Error) -> End {
-    if conn.is_closing() && !conn.is_forced() {
-        // The peer reset while we were closing (a failed write would have forced the
-        // close): nothing left to report or send.
+    if conn.out.is_closing() && !conn.out.is_aborted() {
+        // The peer reset while we were closing (a failed write would have aborted the
+        // connection): nothing left to report or send.
         return End::Local { eof: true };
     }
-    failed(
-        conn,
-        Error::io(format!("read from {}", conn.peer), e),
-        false,
-    )
+    failed(conn, read_error_of(conn, e), false)
+}
+
+fn read_error_of(conn: &Connection, e: io::Error) -> Error {
+    Error::io(format!("read from {}", conn.peer), e)
 }
 
 /// Closes our side as `end` requires: what is queued is sent, then FIN. Returns whether the
@@ -202,27 +236,28 @@ fn shut(conn: &Connection, end: &End) -> bool {
         End::Failed { usable, .. } => (*usable, *usable),
         End::Forced => (false, false),
     };
-    conn.begin_closing();
-    if flush {
-        let deadline = conn.settings.write_timeout.map(|t| Instant::now() + t);
-        if let Err(err) = conn.out.flush_and_shut(conn, deadline) {
-            log::warn!("connection {}: {err}; closing at once", conn.id);
-            conn.force_close();
-            return false;
-        }
+    if !flush {
+        conn.abort();
+        return false;
     }
-    drain
+    if let Err(err) = conn.out.finish() {
+        log::warn!("connection {}: {err}; closing at once", conn.id);
+        conn.abort();
+        return false;
+    }
+    drain && !conn.out.is_aborted()
 }
 
 fn drain_input(conn: &Connection) {
     let deadline = Instant::now() + conn.settings.drain_timeout;
+    let mut stream = conn.socket().stream();
     let mut scratch = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || conn.stream.set_read_timeout(Some(left)).is_err() {
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
             return;
         }
-        match (&conn.stream).read(&mut scratch) {
+        match stream.read(&mut scratch) {
             Ok(0) => return,
             Ok(_) => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -243,7 +278,7 @@ impl ReadTimer {
     fn new(conn: &Connection) -> ReadTimer {
         ReadTimer {
             idle: conn.settings.idle_timeout,
-            ends: conn.settings.max_lifetime.map(|t| conn.born() + t),
+            ends: conn.settings.max_lifetime.map(|t| conn.socket().born() + t),
             current: None,
         }
     }
@@ -257,7 +292,7 @@ impl ReadTimer {
     fn arm(&mut self, conn: &Connection, after_timeout: bool) -> io::Result<()> {
         let mut wanted = self.idle.map(|idle| {
             if after_timeout {
-                idle.saturating_sub(conn.idle_for())
+                idle.saturating_sub(conn.socket().idle_for())
             } else {
                 idle
             }
@@ -269,7 +304,7 @@ impl ReadTimer {
         // A zero timeout means "block forever" to the OS; never ask for it.
         let wanted = wanted.map(|w| w.max(Duration::from_millis(1)));
         if wanted != self.current {
-            conn.stream.set_read_timeout(wanted)?;
+            conn.socket().stream().set_read_timeout(wanted)?;
             self.current = wanted;
         }
         Ok(())
@@ -283,7 +318,7 @@ impl ReadTimer {
         }
         let message = format!(
             "connection reached its max_lifetime of {:?}",
-            ends - conn.born()
+            ends - conn.socket().born()
         );
         Some(Error::with(
             ErrorKind::Timeout,
@@ -299,7 +334,7 @@ impl ReadTimer {
         }
         let context = format!("read from {}", conn.peer);
         match self.idle {
-            Some(idle) if conn.idle_for() >= idle => Some(Error::with(
+            Some(idle) if conn.socket().idle_for() >= idle => Some(Error::with(
                 ErrorKind::Timeout,
                 context,
                 format!("no traffic for the idle_timeout of {idle:?}"),
@@ -307,13 +342,6 @@ impl ReadTimer {
             _ => None,
         }
     }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 /// Runs a callback, turning a panic into an error of kind `Panic`.

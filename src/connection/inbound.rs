@@ -6,8 +6,7 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use crate::connection::Connection;
-use crate::transport::Transport;
+use super::Connection;
 
 /// An idle connection's read buffer costs this much.
 const INITIAL: usize = 4 * 1024;
@@ -47,14 +46,12 @@ impl Inbound {
 
     /// The next piece of input, or `None` at the end of the stream.
     pub(crate) fn read(&mut self, conn: &Arc<Connection>) -> io::Result<Option<&[u8]>> {
-        match &conn.transport {
-            Transport::Plain => {
-                let n = self.read_socket(conn)?;
-                Ok((n > 0).then(|| &self.buf[..n]))
-            }
-            #[cfg(feature = "tls")]
-            Transport::Tls(session) => self.read_tls(conn, session),
+        #[cfg(feature = "tls")]
+        if let Some(session) = conn.socket().tls() {
+            return self.read_tls(conn, session);
         }
+        let n = self.read_socket(conn)?;
+        Ok((n > 0).then(|| &self.buf[..n]))
     }
 
     fn read_socket(&mut self, conn: &Connection) -> io::Result<usize> {
@@ -63,7 +60,7 @@ impl Inbound {
             let bigger = (self.buf.len() * 2).min(self.max);
             self.buf.resize(bigger, 0);
         }
-        let n = (&conn.stream).read(&mut self.buf)?;
+        let n = conn.socket().stream().read(&mut self.buf)?;
         self.grow = n == self.buf.len() && n < self.max;
         Ok(n)
     }
@@ -106,8 +103,8 @@ impl Inbound {
         opened: io::Result<crate::tls::Opened>,
     ) -> io::Result<()> {
         let flush = |conn: &Arc<Connection>| {
-            if conn.transport.has_pending() {
-                let _ = conn.out.write(conn, &[], true);
+            if conn.socket().has_pending() {
+                let _ = conn.out.write(&[], true, false);
             }
         };
         match opened {

@@ -1,18 +1,26 @@
-//! `Client`: Ballerina's `tcp:Client`, a blocking connection. One thread may read while
-//! another writes. Reads keep what they received but did not return in a `ReadBuf`, so a
-//! timeout in the middle of `read_bytes_exact` loses nothing.
+//! The client: [`Client`], Ballerina's `tcp:Client`, a blocking connection, with its
+//! configuration (`config.rs`) and the plain or TLS stream under it (`stream.rs`).
+//!
+//! One thread may read while another writes; readers take turns, and so do writers, each
+//! call with one deadline for all its waiting. Reads keep what they received but did not
+//! return in a `ReadBuf`, so a timeout in the middle of `read_bytes_exact` loses nothing.
+
+mod config;
+mod stream;
+
+pub use config::ClientConfig;
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::buffer::ReadBuf;
-use crate::client_config::ClientConfig;
-use crate::client_io::ClientIo;
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::Codec;
 use crate::net::{self, ConnectError};
+use crate::turn::{Turn, TurnGuard};
+use stream::ClientIo;
 
 /// How many bytes one `read_bytes` asks the socket for.
 const READ_CHUNK: usize = 16 * 1024;
@@ -53,9 +61,11 @@ pub struct Client {
     target: String,
     local: SocketAddr,
     peer: SocketAddr,
-    reading: Mutex<Reading>,
-    /// Held for a whole write, so that writes from several threads never interleave.
-    writing: Mutex<()>,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+    reading: Turn<Reading>,
+    /// Taken for a whole write, so that writes from several threads never interleave.
+    writing: Turn<()>,
     closed: AtomicBool,
 }
 
@@ -186,35 +196,41 @@ impl Client {
             target,
             local,
             peer,
-            reading: Mutex::default(),
-            writing: Mutex::default(),
+            read_timeout: config.timeout,
+            write_timeout: config.write_timeout,
+            reading: Turn::default(),
+            writing: Turn::default(),
             closed: AtomicBool::new(false),
         })
     }
 
     /// Sends every byte of `data`, blocking until the operating system has taken them all.
     ///
+    /// The write timeout bounds the whole call: waiting for another thread's write to
+    /// finish, and every send it takes.
+    ///
     /// # Errors
     ///
-    /// [`ErrorKind::Timeout`] when the peer takes no bytes for the write timeout,
-    /// [`ErrorKind::Closed`] when the connection is closed (by [`close`](Client::close) or
-    /// the peer), [`ErrorKind::Reset`] when the peer reset it. After an error some of the
-    /// bytes may have been sent.
+    /// [`ErrorKind::Timeout`] when the bytes are not all sent within the write timeout,
+    /// [`ErrorKind::Closed`] when the connection is closed (by [`close`](Client::close),
+    /// from any thread, or the peer), [`ErrorKind::Reset`] when the peer reset it. After an
+    /// error some of the bytes may have been sent.
     ///
     /// # Examples
     ///
     /// ```
     /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// # let port = server.local_addr()?.port();
-    /// let mut client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
     /// client.write_bytes(b"ping")?;
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn write_bytes(&self, data: &[u8]) -> Result<()> {
-        let _writing = self.lock_writing("write to")?;
+        let deadline = self.write_timeout.map(|t| Instant::now() + t);
+        let _writing = self.take_writing("write to", deadline)?;
         self.io
-            .write_all(data)
-            .map_err(|e| Error::io(format!("write to {}", self.target), e))
+            .write_all(data, deadline)
+            .map_err(|e| self.failure("write to", e, self.write_timeout))
     }
 
     /// Returns the bytes available now, waiting for at least one.
@@ -243,9 +259,10 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_bytes(&self) -> Result<Vec<u8>> {
-        let mut reading = self.lock_reading("read from")?;
+        let deadline = self.read_deadline();
+        let mut reading = self.take_reading("read from", deadline)?;
         if reading.pending.is_empty() {
-            self.fill(&mut reading)?;
+            self.fill(&mut reading, deadline)?;
         }
         let n = reading.pending.len();
         Ok(reading.pending.take(n))
@@ -253,9 +270,8 @@ impl Client {
 
     /// Returns exactly `len` bytes, waiting until they have all arrived.
     ///
-    /// The read timeout applies to each wait for more bytes. Bytes received before an
-    /// error are kept: calling again after a timeout continues where the first call
-    /// stopped.
+    /// The read timeout bounds the whole call. Bytes received before an error are kept:
+    /// calling again after a timeout continues where the first call stopped.
     ///
     /// # Errors
     ///
@@ -274,11 +290,12 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_bytes_exact(&self, len: usize) -> Result<Vec<u8>> {
-        let mut reading = self.lock_reading("read from")?;
+        let deadline = self.read_deadline();
+        let mut reading = self.take_reading("read from", deadline)?;
         while reading.pending.len() < len {
             let before = reading.pending.len();
-            if let Err(err) = self.fill(&mut reading) {
-                if err.kind() == ErrorKind::Closed {
+            if let Err(err) = self.fill(&mut reading, deadline) {
+                if err.kind() == ErrorKind::Closed && reading.peer_closed {
                     return Err(err.message(format!(
                         "connection closed by peer after {before} of {len} bytes"
                     )));
@@ -292,13 +309,16 @@ impl Client {
     /// Reads one whole frame, as `codec` finds frames: however the peer's bytes were split
     /// on the way, a whole message comes back.
     ///
-    /// Bytes that arrive after the frame are kept for the next read.
+    /// Bytes that arrive after the frame are kept for the next read, whatever codec it
+    /// uses: the codec only describes the format, and can be shared by any number of
+    /// clients. The read timeout bounds the whole call.
     ///
     /// # Errors
     ///
     /// As [`read_bytes`](Client::read_bytes); [`ErrorKind::InvalidData`] when the frame is
-    /// longer than the codec allows; [`ErrorKind::Closed`] when the peer closes in the
-    /// middle of a frame.
+    /// longer than the codec allows, or the peer closes in the middle of a frame (unless
+    /// the codec takes what is left as a last frame: see
+    /// [`Codec::decode_eof`](crate::framing::Codec::decode_eof)).
     ///
     /// # Examples
     ///
@@ -309,30 +329,37 @@ impl Client {
     /// # let port = server.local_addr()?.port();
     /// let client = synctcp::Client::connect("127.0.0.1", port)?;
     /// # let mut peer = server.accept()?.0; peer.write_all(b"first li")?; peer.write_all(b"ne\nsecond line\n")?;
-    /// let mut lines = Delimited::lines();
-    /// assert_eq!(client.read_frame(&mut lines)?, b"first line");
-    /// assert_eq!(client.read_frame(&mut lines)?, b"second line");
+    /// let lines = Delimited::lines();
+    /// assert_eq!(client.read_frame(&lines)?, b"first line");
+    /// assert_eq!(client.read_frame(&lines)?, b"second line");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn read_frame<C: Codec>(&self, codec: &mut C) -> Result<Vec<u8>> {
-        let mut reading = self.lock_reading("read a frame from")?;
+    pub fn read_frame<C: Codec + ?Sized>(&self, codec: &C) -> Result<Vec<u8>> {
+        let context = || format!("read a frame from {}", self.target);
+        let deadline = self.read_deadline();
+        let mut reading = self.take_reading("read a frame from", deadline)?;
+        // The codec's progress is kept for this call only: the next call may bring
+        // another codec, which starts afresh.
+        let mut progress = 0;
         loop {
-            let decoded = codec
-                .decode(reading.pending.data())
-                .map_err(|e| e.in_context(format!("read a frame from {}", self.target)))?;
-            if let Some(frame) = decoded {
-                let body = reading.pending.data()[frame.body()].to_vec();
-                reading.pending.consume(frame.consumed());
-                return Ok(body);
-            }
-            let partial = reading.pending.len();
-            if let Err(err) = self.fill(&mut reading) {
-                if err.kind() == ErrorKind::Closed && partial > 0 {
-                    return Err(err.message(format!(
-                        "connection closed by peer in the middle of a frame ({partial} bytes received)"
-                    )));
+            let decoded = match reading.peer_closed {
+                false => codec.decode(reading.pending.data(), &mut progress),
+                true => codec.decode_eof(reading.pending.data()),
+            };
+            match decoded.map_err(|e| e.in_context(context()))? {
+                Some(frame) => {
+                    let body = reading.pending.data()[frame.body()].to_vec();
+                    reading.pending.consume(frame.consumed());
+                    return Ok(body);
                 }
-                return Err(err);
+                None if reading.peer_closed => return Err(self.closed_by_peer()),
+                None => {}
+            }
+            match self.fill(&mut reading, deadline) {
+                // The end of stream: what is left is the codec's to judge, above.
+                Err(err) if err.kind() == ErrorKind::Closed && reading.peer_closed => {}
+                Err(err) => return Err(err),
+                Ok(_) => {}
             }
         }
     }
@@ -361,31 +388,52 @@ impl Client {
         self.write_bytes(&bytes)
     }
 
-    /// Reads once from the connection into `pending`.
-    fn fill(&self, reading: &mut Reading) -> Result<usize> {
+    /// Reads once from the connection into `pending`, waiting until `deadline`.
+    fn fill(&self, reading: &mut Reading, deadline: Option<Instant>) -> Result<usize> {
         if reading.peer_closed {
             return Err(self.closed_by_peer());
         }
         let Reading {
             pending, scratch, ..
         } = reading;
-        loop {
-            match self.io.read(pending.spare(READ_CHUNK), scratch) {
-                Ok(0) if self.closed.load(Ordering::SeqCst) => {
-                    return Err(self.closed_here("read from"))
-                }
-                Ok(0) => {
-                    reading.peer_closed = true;
-                    return Err(self.closed_by_peer());
-                }
-                Ok(n) => {
-                    pending.commit(n);
-                    return Ok(n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io(format!("read from {}", self.target), e)),
-            }
+        let read = self.io.read(pending.spare(READ_CHUNK), scratch, deadline);
+        if self.closed.load(Ordering::SeqCst) {
+            // Closed from another thread while we waited: whatever the socket said.
+            return Err(self.closed_here("read from"));
         }
+        match read {
+            Ok(0) => {
+                reading.peer_closed = true;
+                Err(self.closed_by_peer())
+            }
+            Ok(n) => {
+                pending.commit(n);
+                Ok(n)
+            }
+            Err(e) => Err(self.failure("read from", e, self.read_timeout)),
+        }
+    }
+
+    /// The error for a failed read or write: `Closed` once the client is closed (that is
+    /// why it failed), `Timeout` naming the timeout, or the I/O error.
+    fn failure(&self, operation: &str, e: io::Error, timeout: Option<Duration>) -> Error {
+        if self.closed.load(Ordering::SeqCst) {
+            return self.closed_here(operation);
+        }
+        let err = Error::io(format!("{operation} {}", self.target), e);
+        match (err.kind(), timeout) {
+            (ErrorKind::Timeout, Some(t)) if operation == "read from" => err.message(format!(
+                "timed out: nothing arrived within the timeout of {t:?}"
+            )),
+            (ErrorKind::Timeout, Some(t)) => err.message(format!(
+                "timed out: not all sent within the write_timeout of {t:?}"
+            )),
+            _ => err,
+        }
+    }
+
+    fn read_deadline(&self) -> Option<Instant> {
+        self.read_timeout.map(|t| Instant::now() + t)
     }
 
     fn closed_by_peer(&self) -> Error {
@@ -404,19 +452,45 @@ impl Client {
         )
     }
 
-    fn lock_reading(&self, operation: &str) -> Result<MutexGuard<'_, Reading>> {
-        if self.closed.load(Ordering::SeqCst) {
-            return Err(self.closed_here(operation));
-        }
-        Ok(self.reading.lock().unwrap_or_else(|e| e.into_inner()))
+    fn waited_too_long(&self, operation: &str, what: &str) -> Error {
+        Error::with(
+            ErrorKind::Timeout,
+            format!("{operation} {}", self.target),
+            format!("timed out: another thread's {what} did not end in time"),
+        )
     }
 
-    fn lock_writing(&self, operation: &str) -> Result<MutexGuard<'_, ()>> {
-        let guard = self.writing.lock().unwrap_or_else(|e| e.into_inner());
+    fn take_reading(
+        &self,
+        operation: &str,
+        deadline: Option<Instant>,
+    ) -> Result<TurnGuard<'_, Reading>> {
         if self.closed.load(Ordering::SeqCst) {
             return Err(self.closed_here(operation));
         }
-        Ok(guard)
+        let turn = self
+            .reading
+            .take(deadline)
+            .ok_or_else(|| self.waited_too_long(operation, "read"))?;
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(self.closed_here(operation));
+        }
+        Ok(turn)
+    }
+
+    fn take_writing(
+        &self,
+        operation: &str,
+        deadline: Option<Instant>,
+    ) -> Result<TurnGuard<'_, ()>> {
+        let turn = self
+            .writing
+            .take(deadline)
+            .ok_or_else(|| self.waited_too_long(operation, "write"))?;
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(self.closed_here(operation));
+        }
+        Ok(turn)
     }
 
     /// Ends the sending direction: the peer reads everything written, then an end of
@@ -442,16 +516,19 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn shutdown_write(&self) -> Result<()> {
-        let _writing = self.lock_writing("shut down writing to")?;
+        let deadline = self.write_timeout.map(|t| Instant::now() + t);
+        let _writing = self.take_writing("shut down writing to", deadline)?;
         self.io
-            .shutdown_write()
-            .map_err(|e| Error::io(format!("shut down writing to {}", self.target), e))
+            .shutdown_write(deadline)
+            .map_err(|e| self.failure("shut down writing to", e, self.write_timeout))
     }
 
-    /// Closes the connection: the peer sees an orderly end of stream after every byte
-    /// written. Input that arrived and was not read is discarded, and a read waiting on
-    /// another thread returns. Calling `close` again does nothing; later reads and writes
-    /// fail with [`ErrorKind::Closed`].
+    /// Closes the connection and returns at once, whatever other threads are doing: the
+    /// peer sees an orderly end of stream after every byte written. A write in progress on
+    /// another thread is cut off (it returns [`ErrorKind::Closed`], and the peer sees the
+    /// end of stream after the part sent), and a read waiting on another thread returns
+    /// [`ErrorKind::Closed`]. Input that arrived and was not read is discarded. Calling
+    /// `close` again does nothing; later reads and writes fail with `Closed`.
     ///
     /// # Errors
     ///
@@ -469,15 +546,19 @@ impl Client {
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn close(&self) -> Result<()> {
-        let writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let _ = self.io.shutdown_write();
-        drop(writing);
+        let stream = self.io.tcp();
+        if self.writing.is_taken() {
+            // A write is in progress (perhaps stuck on a peer that does not read): cut it
+            // off. Shutting the socket down wakes it with an error.
+            let _ = stream.shutdown(Shutdown::Write);
+        } else {
+            self.io.finish_now();
+        }
         // Wake a read blocked on another thread, then read what already arrived so that
         // dropping the socket does not answer unread input with a reset.
-        let stream = self.io.tcp();
         let _ = stream.shutdown(Shutdown::Read);
         net::discard_buffered(stream);
         log::debug!("closed connection to {}", self.target);
@@ -561,7 +642,8 @@ impl std::fmt::Debug for Client {
 /// stream is `Ok(0)`, as `Read` requires.
 impl Read for &Client {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut reading = self.lock_reading("read from")?;
+        let deadline = self.read_deadline();
+        let mut reading = self.take_reading("read from", deadline)?;
         if !reading.pending.is_empty() {
             let n = buf.len().min(reading.pending.len());
             buf[..n].copy_from_slice(&reading.pending.data()[..n]);
@@ -572,7 +654,11 @@ impl Read for &Client {
             return Ok(0);
         }
         let Reading { scratch, .. } = &mut *reading;
-        let n = self.io.read(buf, scratch)?;
+        let read = self.io.read(buf, scratch, deadline);
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(self.closed_here("read from").into());
+        }
+        let n = read.map_err(|e| self.failure("read from", e, self.read_timeout))?;
         if n == 0 {
             reading.peer_closed = true;
         }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
 
-use crate::connection::{CloseBy, Connection};
+use super::{CloseBy, Connection};
 use crate::error::{Error, ErrorKind, Result};
 
 /// A cheap, cloneable handle to one accepted connection: its addresses and id, and the
@@ -206,11 +206,14 @@ impl Caller {
     /// }
     /// ```
     pub fn write_bytes(&self, data: &[u8]) -> Result<()> {
-        let conn = self.live("write to")?;
-        if conn.is_user_closed() {
-            return Err(self.closed("write to"));
-        }
-        conn.write(data)
+        self.live("write to")?.write(data)
+    }
+
+    /// A reply made on the connection's behalf inside a callback (`Framed` sends each
+    /// frame's reply this way): it goes out even after `close` was called in the callback,
+    /// as bytes returned from `on_bytes` do.
+    pub(crate) fn reply(&self, data: &[u8]) -> Result<()> {
+        self.live("write to")?.reply(data)
     }
 
     /// Closes the connection: what was written before is still delivered, then the peer
@@ -246,10 +249,9 @@ impl Caller {
     /// }
     /// ```
     pub fn is_closed(&self) -> bool {
-        match self.conn.upgrade() {
-            None => true,
-            Some(conn) => conn.is_user_closed() || conn.is_closing() || conn.is_forced(),
-        }
+        self.conn
+            .upgrade()
+            .map_or(true, |conn| conn.out.is_closed())
     }
 
     fn live(&self, operation: &str) -> Result<Arc<Connection>> {

@@ -1,0 +1,107 @@
+//! One accepted connection: what its threads share ([`Connection`]), the thread that reads
+//! and runs the callbacks (`thread.rs`), its read side (`inbound.rs`), its write path and
+//! close (`outbound.rs`, the one state machine), and the [`Caller`] handle services get.
+//!
+//! ```text
+//!  thread.rs ──► inbound.rs ──┐
+//!      │                      ├──► socket.rs (TCP stream, TLS session)
+//!      └──────► outbound.rs ──┘
+//!  caller.rs ──► outbound.rs
+//! ```
+
+mod caller;
+mod inbound;
+mod outbound;
+mod settings;
+mod socket;
+mod thread;
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, OnceLock};
+use std::thread::ThreadId;
+
+pub use caller::Caller;
+pub(crate) use outbound::CloseBy;
+pub(crate) use settings::Settings;
+pub(crate) use thread::run;
+
+use crate::error::Result;
+use outbound::Outbound;
+use socket::Socket;
+
+/// What the threads of one accepted connection share: its addresses, its settings, and
+/// its write/close state machine (which owns the socket).
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) id: u64,
+    pub(crate) local: SocketAddr,
+    pub(crate) peer: SocketAddr,
+    pub(crate) settings: Settings,
+    pub(crate) out: Arc<Outbound>,
+    /// What the TLS handshake agreed on, once it is done.
+    #[cfg(feature = "tls")]
+    pub(crate) tls_info: OnceLock<Arc<crate::tls::TlsInfo>>,
+    /// The connection thread, set when it starts: its writes may block on the socket.
+    owner: OnceLock<ThreadId>,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        id: u64,
+        stream: TcpStream,
+        (local, peer): (SocketAddr, SocketAddr),
+        settings: Settings,
+        #[cfg(feature = "tls")] tls: Option<crate::tls::ServerSession>,
+    ) -> Connection {
+        let socket = Socket::new(
+            stream,
+            #[cfg(feature = "tls")]
+            tls,
+            settings.write_timeout,
+            settings.idle_timeout.is_some(),
+        );
+        Connection {
+            id,
+            local,
+            peer,
+            settings,
+            out: Arc::new(Outbound::new(id, peer, settings, socket)),
+            #[cfg(feature = "tls")]
+            tls_info: OnceLock::new(),
+            owner: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn socket(&self) -> &Socket {
+        self.out.socket()
+    }
+
+    /// Called first thing on the connection thread.
+    fn set_owner(&self) {
+        let _ = self.owner.set(std::thread::current().id());
+    }
+
+    fn is_owner(&self) -> bool {
+        self.owner.get() == Some(&std::thread::current().id())
+    }
+
+    /// `Caller::write_bytes`, from any thread.
+    pub(crate) fn write(&self, data: &[u8]) -> Result<()> {
+        self.out.write(data, self.is_owner(), true)
+    }
+
+    /// A reply from the connection's own callbacks: not refused after `Caller::close`.
+    pub(crate) fn reply(&self, data: &[u8]) -> Result<()> {
+        self.out.write(data, self.is_owner(), false)
+    }
+
+    /// Asks for an orderly close from any thread; see `Outbound::request_close`.
+    pub(crate) fn request_close(&self, by: CloseBy) -> bool {
+        self.out.request_close(by)
+    }
+
+    /// Closes now, from any thread, dropping what is queued.
+    pub(crate) fn abort(&self) {
+        self.out.abort();
+    }
+}

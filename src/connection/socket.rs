@@ -1,0 +1,169 @@
+//! `Socket`: the TCP stream of one accepted connection, with its TLS session when the
+//! listener is secured, and the clock of its last traffic (for the idle timeout).
+//!
+//! Everything here is a single socket operation with a deadline; who may call what, and
+//! when, is decided by the write/close state machine (`outbound.rs`) and the read side
+//! (`inbound.rs`).
+
+use std::io;
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use crate::net;
+
+#[derive(Debug)]
+pub(crate) struct Socket {
+    stream: TcpStream,
+    #[cfg(feature = "tls")]
+    tls: Option<Box<crate::tls::ServerSession>>,
+    /// The send timeout the socket has at rest (the listener's `write_timeout`); a send
+    /// with an earlier deadline lowers it for its own duration.
+    write_timeout: Option<Duration>,
+    born: Instant,
+    /// Milliseconds after `born` of the last byte read or written; kept only with an idle
+    /// timeout (it costs a clock read).
+    last_activity: Option<AtomicU64>,
+}
+
+impl Socket {
+    pub(crate) fn new(
+        stream: TcpStream,
+        #[cfg(feature = "tls")] tls: Option<crate::tls::ServerSession>,
+        write_timeout: Option<Duration>,
+        track_activity: bool,
+    ) -> Socket {
+        Socket {
+            stream,
+            #[cfg(feature = "tls")]
+            tls: tls.map(Box::new),
+            write_timeout,
+            born: Instant::now(),
+            last_activity: track_activity.then(|| AtomicU64::new(0)),
+        }
+    }
+
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    pub(crate) fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// The TLS session, on a secured connection.
+    #[cfg(feature = "tls")]
+    pub(crate) fn tls(&self) -> Option<&crate::tls::ServerSession> {
+        self.tls.as_deref()
+    }
+
+    pub(crate) fn born(&self) -> Instant {
+        self.born
+    }
+
+    /// Records traffic, for the idle timeout.
+    pub(crate) fn touch(&self) {
+        if let Some(last) = &self.last_activity {
+            last.store(self.age_ms(), Relaxed);
+        }
+    }
+
+    /// Time since the last byte read or written.
+    pub(crate) fn idle_for(&self) -> Duration {
+        let last = self.last_activity.as_ref().map_or(0, |l| l.load(Relaxed));
+        Duration::from_millis(self.age_ms().saturating_sub(last))
+    }
+
+    fn age_ms(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Sends all of `data` (plaintext; with TLS sealed on the way, a bounded amount at a
+    /// time), blocking until the socket has taken it or `deadline` passes. An empty `data`
+    /// sends only the records the TLS session has waiting.
+    pub(crate) fn send(&self, data: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let mut rest = data;
+            let mut records = Vec::new();
+            loop {
+                records.clear();
+                let taken = tls.seal(rest, &mut records)?;
+                self.send_sealed(&records, deadline)?;
+                rest = &rest[taken..];
+                if rest.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        self.send_sealed(data, deadline)
+    }
+
+    /// Sends bytes as they are (plain data, or records already sealed), blocking until the
+    /// socket has taken them or `deadline` passes.
+    pub(crate) fn send_sealed(&self, bytes: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let sent = net::send_all(&self.stream, bytes, deadline, self.write_timeout);
+        if sent.is_ok() {
+            self.touch();
+        }
+        sent
+    }
+
+    /// Sends what the socket takes at once, without blocking. Returns how much of `data`
+    /// is gone and, with TLS, the records sealed but not taken (they must go next).
+    pub(crate) fn send_now(&self, data: &[u8]) -> io::Result<(usize, Vec<u8>)> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let mut used = 0;
+            loop {
+                let mut records = Vec::new();
+                let taken = tls.seal(&data[used..], &mut records)?;
+                used += taken;
+                let sent = net::send_now(&self.stream, &records)?;
+                if sent > 0 {
+                    self.touch();
+                }
+                if sent < records.len() {
+                    records.drain(..sent);
+                    return Ok((used, records));
+                }
+                if used == data.len() {
+                    return Ok((used, Vec::new()));
+                }
+            }
+        }
+        let sent = net::send_now(&self.stream, data)?;
+        if sent > 0 {
+            self.touch();
+        }
+        Ok((sent, Vec::new()))
+    }
+
+    /// Whether the TLS session has records of its own to send (an alert, a key update).
+    pub(crate) fn has_pending(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.has_pending();
+        }
+        false
+    }
+
+    /// What to send last, before FIN: TLS's close_notify alert, nothing for plain TCP.
+    pub(crate) fn close_notify(&self) -> Vec<u8> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.close_notify();
+        }
+        Vec::new()
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) {
+        let _ = self.stream.shutdown(how);
+    }
+}
