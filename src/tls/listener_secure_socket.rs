@@ -205,6 +205,7 @@ impl ListenerSecureSocket {
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&versions)
             .map_err(|e| suites::config_error(context, e))?;
+        suites::check_key_fits(&provider, &versions, &key, &self.key_file, context)?;
         let builder = match &self.client_ca_file {
             None => builder.with_no_client_auth(),
             Some(ca_file) => {

@@ -99,6 +99,46 @@ pub(crate) fn provider(ciphers: &[String], context: &str) -> Result<Arc<CryptoPr
     Ok(Arc::new(provider))
 }
 
+/// Checks that the listener can serve somebody: at least one suite, of an enabled version,
+/// that its private key can sign for. A TLS 1.2 suite names the key type it needs
+/// (`TLS_ECDHE_RSA_*` an RSA key, `TLS_ECDHE_ECDSA_*` an ECDSA one); TLS 1.3 suites go with
+/// any key. Without this, such a listener would bind and then fail every handshake.
+pub(crate) fn check_key_fits(
+    provider: &CryptoProvider,
+    versions: &[&'static SupportedProtocolVersion],
+    key: &rustls_pki_types::PrivateKeyDer<'static>,
+    key_file: &std::path::Path,
+    context: &str,
+) -> Result<(), Error> {
+    // A key rustls cannot load is reported, with its file, when the config is built.
+    let Ok(signing) = provider.key_provider.load_private_key(key.clone_key()) else {
+        return Ok(());
+    };
+    let algorithm = signing.algorithm();
+    let fits = provider.cipher_suites.iter().any(|suite| {
+        versions.contains(&suite.version()) && suite.usable_for_signature_algorithm(algorithm)
+    });
+    if fits {
+        return Ok(());
+    }
+    let offered: Vec<&str> = provider
+        .cipher_suites
+        .iter()
+        .map(|s| iana_name(*s))
+        .collect();
+    Err(Error::with(
+        ErrorKind::InvalidConfig,
+        context,
+        format!(
+            "none of the cipher suites {} can be used with the {algorithm:?} private key in {}: \
+             add a suite for that key type (TLS_ECDHE_ECDSA_* for ECDSA, TLS_ECDHE_RSA_* for \
+             RSA) or a TLS 1.3 suite",
+            offered.join(", "),
+            key_file.display()
+        ),
+    ))
+}
+
 /// A rustls configuration error (versions and suites that cannot go together).
 pub(crate) fn config_error(context: &str, err: rustls::Error) -> Error {
     Error::with(
