@@ -76,17 +76,16 @@ fn run(port: u16) -> Result<(), Error> {
     std::io::stdout().flush()?;
     let room = Arc::new(Mutex::new(Room::default()));
     listener.serve(move |caller: &Caller| {
-        caller.write_bytes(
-            format!(
-                "Welcome to the chat server! You are client {}.\n",
-                caller.id()
-            )
-            .as_bytes(),
-        )?;
-        room.lock()
-            .unwrap()
-            .members
-            .insert(caller.id(), caller.clone());
+        // Welcome and join under the room's lock: no broadcast can come between the two,
+        // so the welcome is a client's first line and every message after it reaches it.
+        let mut locked = room.lock().unwrap();
+        let welcome = format!(
+            "Welcome to the chat server! You are client {}.\n",
+            caller.id()
+        );
+        caller.write_bytes(welcome.as_bytes())?;
+        locked.members.insert(caller.id(), caller.clone());
+        drop(locked);
         eprintln!(
             "client {} joined from {}",
             caller.id(),

@@ -76,9 +76,13 @@ fn run(port: u16) -> Result<(), Error> {
     std::io::stdout().flush()?;
     let room = Arc::new(Mutex::new(Room::default()));
     listener.serve(move |caller: &Caller| {
+        // Welcome and join under the room's lock: no message can come between the two,
+        // so the welcome is a client's first line and every message after it reaches it.
+        let mut locked = room.lock().unwrap();
         let welcome = format!("Welcome! You are client {}.", caller.id());
         caller.write_bytes(&lines().encoded(welcome.as_bytes())?)?;
-        room.lock().unwrap().members.push(caller.clone());
+        locked.members.push(caller.clone());
+        drop(locked);
         Ok(Framed::new(lines(), Chat(Arc::clone(&room))))
     })
 }
