@@ -203,18 +203,48 @@ pub fn read_to_end(client: &Client) -> Result<Vec<u8>, Error> {
     }
 }
 
-/// The path of a built example (cargo test builds the examples next to the test binaries).
+/// The path of an example, built first (once per test binary) with the profile of this
+/// test binary and every feature: a test never finds it missing, or runs a stale one, even
+/// when only its own test target was built (`cargo test --test examples`).
 pub fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name);
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(build_examples);
+    let path = dir.join(name);
     assert!(path.exists(), "{} is not built", path.display());
     path
+}
+
+/// Runs `cargo build --examples --all-features` and returns where the examples are.
+fn build_examples() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test binary>
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let profile = profile_dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet", "--examples", "--all-features"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    match profile.as_str() {
+        "debug" => {}
+        "release" => {
+            build.arg("--release");
+        }
+        other => {
+            build.args(["--profile", other]);
+        }
+    }
+    let out = build.output().expect("run cargo to build the examples");
+    assert!(
+        out.status.success(),
+        "cargo build --examples failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    profile_dir.join("examples")
 }
 
 /// A running child process, killed when dropped. Its stdout stays open (a closed pipe
