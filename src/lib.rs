@@ -87,9 +87,11 @@
 //! thread, and a write from another thread sends what the socket takes at once: no thread
 //! hand-off. Bytes that must wait go to a write queue bounded in bytes
 //! ([`ListenerConfig::write_queue_bytes`]), drained by a writer thread that starts on first
-//! need, so an idle connection costs one thread. A writer that finds the queue full waits
-//! up to [`ListenerConfig::write_timeout`], then gets an [`ErrorKind::Timeout`] error and the
-//! connection closes: slow readers meet backpressure instead of growing memory.
+//! need, so an idle connection costs one thread. Every write has one deadline,
+//! [`ListenerConfig::write_timeout`] after the call (never past
+//! [`ListenerConfig::max_lifetime`]), for its wait for room in the queue and for every send
+//! of its bytes; past it the write gets an [`ErrorKind::Timeout`] error and the connection
+//! closes: slow readers meet backpressure instead of growing memory.
 //!
 //! ## Guarantees, for one connection
 //!
@@ -115,16 +117,22 @@
 //! 3. [`Listener::graceful_stop`] refuses new connects at once, lets open connections send
 //!    what is queued (a running callback finishes and its reply goes out), closes them in
 //!    order, forces what is left at the deadline, and joins every thread.
-//!    [`Listener::immediate_stop`] closes everything now. Dropping a running listener does
-//!    the latter without waiting.
+//!    [`Listener::immediate_stop`] closes everything now, and so does dropping a running
+//!    listener. When a stop returns no callback of that listener starts any more (but the
+//!    `on_close` of a connection whose callback was still running 2 s after the forced
+//!    close, which runs when that callback returns).
 //! 4. [`Listener::detach`], attach another service, start again: same address, same port.
 //!
 //! # The life of a connection
 //!
 //! ```text
-//!  accept ─► [TLS handshake] ─► on_connect ─► on_bytes … on_bytes ─► [on_error] ─► on_close
+//!  accept ─► [TLS handshake] ─► on_connect ─► on_bytes … on_bytes ─► [on_eof] ─► [on_error] ─► on_close
 //!                                   │ Err: refused, closed, no on_close
 //! ```
+//!
+//! `on_eof` runs when the peer has finished sending (end of stream): the connection can
+//! still be written to there, so a service answers a peer that sent a whole request and
+//! shut down its sending side.
 //!
 //! It ends when the peer closes (end of stream), when [`Caller::close`] is called, when a
 //! callback returns an error or panics, when a read or write fails or times out

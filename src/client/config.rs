@@ -82,8 +82,10 @@ impl ClientConfig {
         self
     }
 
-    /// How long a read may wait for the first byte before it fails with
-    /// [`ErrorKind::Timeout`]. `None` waits forever. Ballerina's `timeout`.
+    /// How long one read call may wait in all (`read_bytes`, `read_bytes_exact`,
+    /// `read_frame`, or a `Read::read`) before it fails with [`ErrorKind::Timeout`]: one
+    /// deadline for the call, however the bytes trickle in. `None` waits forever.
+    /// Ballerina's `timeout`.
     ///
     /// Default: `Some(300 s)`.
     ///
@@ -100,8 +102,9 @@ impl ClientConfig {
         self
     }
 
-    /// How long a write may wait for the peer to take any bytes before it fails with
-    /// [`ErrorKind::Timeout`]. `None` waits forever. Ballerina's `writeTimeout`.
+    /// How long one write call may take in all — waiting for another thread's write, and
+    /// every send until the operating system has taken the last byte — before it fails
+    /// with [`ErrorKind::Timeout`]. `None` waits forever. Ballerina's `writeTimeout`.
     ///
     /// Default: `Some(300 s)`.
     ///

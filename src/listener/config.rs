@@ -68,7 +68,7 @@ impl Default for ListenerConfig {
 const MIN_STACK: usize = 64 * 1024;
 
 impl ListenerConfig {
-    /// The defaults: all interfaces, backlog 1024, at most 10,000 connections, no idle
+    /// The defaults: all interfaces, backlog 4096, at most 10,000 connections, no idle
     /// timeout or lifetime limit, 60 s write timeout, 1 MiB write queue, 2 s drain, 256 KiB
     /// thread stacks, 64 KiB largest read, `TCP_NODELAY` on.
     ///
@@ -154,8 +154,9 @@ impl ListenerConfig {
     }
 
     /// Closes every connection this long after it was accepted, whatever its traffic, as
-    /// the idle timeout does. The bound for peers that trickle bytes to stay just under
-    /// the idle timeout.
+    /// the idle timeout does — also while it is blocked writing to a peer that reads just
+    /// enough to keep the write going. The bound for peers that trickle bytes to stay just
+    /// under the idle timeout.
     ///
     /// Default: `None` (no limit).
     ///
@@ -174,9 +175,12 @@ impl ListenerConfig {
         self
     }
 
-    /// How long a write may wait: for the peer to take any bytes, and for room in a full
-    /// write queue. When it expires the write fails with [`ErrorKind::Timeout`] and the
-    /// connection is closed (its `on_error` and `on_close` run). `None` waits forever.
+    /// How long one write may take in all: from the call until the last of its bytes is
+    /// handed to the operating system — the connection thread's own blocking send, the
+    /// waits for room in a full write queue, and the sends the writer thread makes of the
+    /// write's queued bytes. When it expires the write fails with [`ErrorKind::Timeout`]
+    /// and the connection is closed (its `on_error` and `on_close` run). A write never
+    /// outlives [`max_lifetime`](ListenerConfig::max_lifetime). `None` waits forever.
     ///
     /// Default: `Some(60 s)`: a server should not hold a thread for minutes on a peer
     /// that stopped reading.
