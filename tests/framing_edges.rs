@@ -34,23 +34,23 @@ fn a_codec_shared_by_two_clients_never_returns_a_frame_with_delimiters() {
         .write_timeout(Some(WAIT));
     let (client1, mut peer1) = client_and_peer(&short_timeout);
     let (client2, mut peer2) = client_and_peer(&client_config());
-    let mut lines = Delimited::lines();
+    let lines = Delimited::lines();
 
     // Client 2 has short lines waiting in its buffer after its first frame.
     peer2.write_all(b"first\nx\ny\nzzz\n").unwrap();
-    assert_eq!(client2.read_frame(&mut lines).unwrap(), b"first");
+    assert_eq!(client2.read_frame(&lines).unwrap(), b"first");
 
     // Client 1 gets the first piece of a long line (7 bytes, fewer than client 2 holds)
     // and nothing more for now: its read returns (a timeout) with the piece kept unread
     // in the client.
     let long_line = vec![b'L'; 5000];
     peer1.write_all(&long_line[..7]).unwrap();
-    let err = client1.read_frame(&mut lines).unwrap_err();
+    let err = client1.read_frame(&lines).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
 
     // Client 2's remaining lines, one frame each.
     for want in ["x", "y", "zzz"] {
-        let frame = client2.read_frame(&mut lines).unwrap();
+        let frame = client2.read_frame(&lines).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&frame),
             want,
@@ -62,15 +62,15 @@ fn a_codec_shared_by_two_clients_never_returns_a_frame_with_delimiters() {
     peer1.write_all(&long_line[7..]).unwrap();
     peer1.write_all(b"\nafter\n").unwrap();
     peer2.write_all(b"a\nb\n").unwrap();
-    let frame = client1.read_frame(&mut lines).unwrap();
+    let frame = client1.read_frame(&lines).unwrap();
     assert!(
         frame == long_line,
         "client 1's long line: {} bytes",
         frame.len()
     );
-    assert_eq!(client2.read_frame(&mut lines).unwrap(), b"a");
-    assert_eq!(client1.read_frame(&mut lines).unwrap(), b"after");
-    assert_eq!(client2.read_frame(&mut lines).unwrap(), b"b");
+    assert_eq!(client2.read_frame(&lines).unwrap(), b"a");
+    assert_eq!(client1.read_frame(&lines).unwrap(), b"after");
+    assert_eq!(client2.read_frame(&lines).unwrap(), b"b");
 }
 
 /// The same interleaving, many times over with first pieces of 1 to 16 bytes: each
@@ -82,14 +82,14 @@ fn a_codec_shared_by_two_clients_over_many_partial_reads() {
         .write_timeout(Some(WAIT));
     let (client1, mut peer1) = client_and_peer(&short_timeout);
     let (client2, mut peer2) = client_and_peer(&client_config());
-    let mut lines = Delimited::lines();
+    let lines = Delimited::lines();
     for round in 0..16usize {
         // Client 2: a batch of short lines, the first read before client 1's partial.
         let short: Vec<String> = (0..4).map(|i| format!("r{round}-{i}")).collect();
         peer2
             .write_all(format!("{}\n", short.join("\n")).as_bytes())
             .unwrap();
-        let frame = client2.read_frame(&mut lines).unwrap();
+        let frame = client2.read_frame(&lines).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&frame),
             short[0],
@@ -99,13 +99,13 @@ fn a_codec_shared_by_two_clients_over_many_partial_reads() {
         let long = vec![b'a' + (round % 26) as u8; 200 + round * 97];
         let cut = 1 + round;
         peer1.write_all(&long[..cut]).unwrap();
-        let early = client1.read_frame(&mut lines);
+        let early = client1.read_frame(&lines);
         assert!(
             early.is_err(),
             "round {round}: client 1 got a frame before its line ended"
         );
         for want in &short[1..] {
-            let frame = client2.read_frame(&mut lines).unwrap();
+            let frame = client2.read_frame(&lines).unwrap();
             assert_eq!(
                 String::from_utf8_lossy(&frame),
                 *want,
@@ -114,7 +114,7 @@ fn a_codec_shared_by_two_clients_over_many_partial_reads() {
         }
         peer1.write_all(&long[cut..]).unwrap();
         peer1.write_all(b"\n").unwrap();
-        let frame = client1.read_frame(&mut lines).unwrap();
+        let frame = client1.read_frame(&lines).unwrap();
         assert!(
             frame == long,
             "round {round}: client 1's line came back as {} bytes, expected {}",
@@ -161,7 +161,7 @@ fn framed_replies_and_direct_writes_leave_in_the_order_they_were_made() {
     client.write_bytes(b"1\n2\n3\n").unwrap();
     let mut got = Vec::new();
     for _ in 0..3 {
-        got.push(String::from_utf8(client.read_frame(&mut Delimited::lines()).unwrap()).unwrap());
+        got.push(String::from_utf8(client.read_frame(&Delimited::lines()).unwrap()).unwrap());
     }
     assert_eq!(
         got,

@@ -358,7 +358,7 @@ fn run_cell(client: &Client, size: usize, path: Path) -> Result<(), String> {
                 }
             }
             let verdict = client
-                .read_frame(&mut Delimited::lines())
+                .read_frame(&Delimited::lines())
                 .map_err(err("read the server's verdict"))?;
             if verdict != b"ok" {
                 return Err(format!("server: {}", String::from_utf8_lossy(&verdict)));
