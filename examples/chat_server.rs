@@ -5,12 +5,11 @@
 //! Run: `cargo run --example chat_server [PORT]` (default 3000), then connect a few
 //! terminals with `nc localhost 3000`. The first line on stdout is `listening on HOST:PORT`.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use synctcp::{Caller, ConnectionService, Error, Listener};
+use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
 
 /// Everyone connected, and the number of the last message.
 #[derive(Default)]
@@ -26,7 +25,7 @@ struct ChatService {
 }
 
 impl ConnectionService for ChatService {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, _: &Caller, data: &[u8]) -> Result<Reply, Error> {
         self.partial.extend_from_slice(data);
         while let Some(end) = self.partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=end).collect();
@@ -47,7 +46,7 @@ impl ConnectionService for ChatService {
                 }
             }
         }
-        Ok(None)
+        Ok(Reply::None)
     }
 
     fn on_close(&mut self, caller: &Caller) {
@@ -75,7 +74,7 @@ fn run(port: u16) -> Result<(), Error> {
     println!("listening on {}", listener.local_addr());
     std::io::stdout().flush()?;
     let room = Arc::new(Mutex::new(Room::default()));
-    listener.serve(move |caller: &Caller| {
+    listener.serve(move |caller| {
         // Welcome and join under the room's lock: no broadcast can come between the two,
         // so the welcome is a client's first line and every message after it reaches it.
         let mut locked = room.lock().unwrap();

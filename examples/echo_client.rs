@@ -22,7 +22,7 @@ fn main() {
 }
 
 fn run(host: &str, port: u16, message: &str) -> Result<(), Error> {
-    let client = Client::connect(host, port)?;
+    let client = Client::connect((host, port))?;
     client.write_bytes(message.as_bytes())?;
     // An echo server sends the same number of bytes back, possibly in several pieces.
     let reply = client.read_bytes_exact(message.len())?;

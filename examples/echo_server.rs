@@ -4,17 +4,16 @@
 //! The first line on stdout is `listening on HOST:PORT` with the real port, so scripts and
 //! load generators can find it. Serves until killed.
 
-use std::borrow::Cow;
 use std::io::Write;
 
-use synctcp::{Caller, ConnectionService, Error, Listener};
+use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
 
 struct EchoService;
 
 impl ConnectionService for EchoService {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
         // echo back the data to the client
-        Ok(Some(Cow::Borrowed(data)))
+        Ok(Reply::Echo)
     }
 
     fn on_error(&mut self, caller: &Caller, err: &Error) {
@@ -44,7 +43,7 @@ fn run(port: u16) -> Result<(), Error> {
     let listener = Listener::bind(port)?;
     println!("listening on {}", listener.local_addr());
     std::io::stdout().flush()?;
-    listener.serve(|caller: &Caller| {
+    listener.serve(|caller| {
         eprintln!("client connected to echo server: {}", caller.remote_port());
         Ok(EchoService)
     })

@@ -5,12 +5,11 @@
 //! from a few terminals. The first line on stdout is `listening on HOST:PORT`. Lines longer
 //! than 4 KiB close their connection.
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use synctcp::framing::{Codec, Delimited, FrameService, Framed};
-use synctcp::{Caller, Error, Listener};
+use synctcp::{Caller, Error, Listener, Reply};
 
 /// Everyone connected, and how many messages there have been.
 #[derive(Default)]
@@ -26,11 +25,11 @@ fn lines() -> Delimited {
 }
 
 impl FrameService for Chat {
-    fn on_frame<'a>(&mut self, _: &Caller, line: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_frame(&mut self, _: &Caller, line: &[u8]) -> Result<Reply, Error> {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
         if text.trim().is_empty() {
-            return Ok(None);
+            return Ok(Reply::None);
         }
         let mut room = self.0.lock().unwrap();
         room.count += 1;
@@ -39,7 +38,7 @@ impl FrameService for Chat {
         for member in &room.members {
             let _ = member.write_bytes(&message); // a member that just left errors; fine
         }
-        Ok(None)
+        Ok(Reply::None)
     }
 
     fn on_error(&mut self, caller: &Caller, err: &Error) {
@@ -75,7 +74,7 @@ fn run(port: u16) -> Result<(), Error> {
     println!("listening on {}", listener.local_addr());
     std::io::stdout().flush()?;
     let room = Arc::new(Mutex::new(Room::default()));
-    listener.serve(move |caller: &Caller| {
+    listener.serve(move |caller| {
         // Welcome and join under the room's lock: no message can come between the two,
         // so the welcome is a client's first line and every message after it reaches it.
         let mut locked = room.lock().unwrap();

@@ -10,11 +10,10 @@
 //! (keep-alive) unless the client says `Connection: close`. A malformed request gets
 //! `400 Bad Request` and the connection closes.
 
-use std::borrow::Cow;
 use std::io::Write;
 
 use synctcp::framing::{Codec, Frame, FrameService, Framed};
-use synctcp::{Caller, Error, ErrorKind, Listener};
+use synctcp::{Caller, Error, ErrorKind, Listener, Reply};
 
 /// The largest request head (request line and headers) accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -125,11 +124,7 @@ fn response(status: &str, content_type: &str, body: &[u8], close: bool) -> Vec<u
 struct EchoService;
 
 impl FrameService for EchoService {
-    fn on_frame<'a>(
-        &mut self,
-        caller: &Caller,
-        request: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_frame(&mut self, caller: &Caller, request: &[u8]) -> Result<Reply, Error> {
         let head_len = request
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
@@ -152,9 +147,9 @@ impl FrameService for EchoService {
             _ => response("405 Method Not Allowed", "text/plain", b"", head.close),
         };
         if head.close {
-            caller.close(); // after this reply
+            let _ = caller.close(); // after this reply
         }
-        Ok(Some(Cow::Owned(reply)))
+        Ok(Reply::Bytes(reply))
     }
 
     fn on_error(&mut self, caller: &Caller, err: &Error) {
@@ -188,5 +183,5 @@ fn run(port: u16) -> Result<(), Error> {
     let listener = Listener::bind(port)?;
     println!("listening on {}", listener.local_addr());
     std::io::stdout().flush()?;
-    listener.serve(|_: &Caller| Ok(Framed::new(HttpRequests, EchoService)))
+    listener.serve(|_| Ok(Framed::new(HttpRequests, EchoService)))
 }

@@ -3,17 +3,16 @@
 //!
 //! Run: `cargo run --example quickstart`
 
-use std::borrow::Cow;
 use std::time::Duration;
 
-use synctcp::{Caller, Client, ConnectionService, Error, Listener};
+use synctcp::{Caller, Client, ConnectionService, Error, Listener, Reply};
 
 /// Ballerina's `EchoService`: writes back whatever arrives.
 struct EchoService;
 
 impl ConnectionService for EchoService {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-        Ok(Some(Cow::Borrowed(data)))
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+        Ok(Reply::Echo)
     }
 
     fn on_close(&mut self, caller: &Caller) {
@@ -23,7 +22,7 @@ impl ConnectionService for EchoService {
 
 fn main() -> Result<(), Error> {
     let mut listener = Listener::bind(0)?;
-    listener.attach(|caller: &Caller| {
+    listener.attach(|caller| {
         println!(
             "server: client connected from port {}",
             caller.remote_port()
@@ -34,7 +33,7 @@ fn main() -> Result<(), Error> {
     let port = listener.local_addr().port();
     println!("server: listening on port {port}");
 
-    let client = Client::connect("localhost", port)?;
+    let client = Client::connect(("localhost", port))?;
     client.write_bytes(b"Hello Ballerina")?;
     let reply = client.read_bytes_exact("Hello Ballerina".len())?;
     println!("client: received {:?}", String::from_utf8_lossy(&reply));

@@ -4,7 +4,6 @@
 //! Run `cargo run --example tcpcat -- --help` for the options (add `--features tls` for
 //! `--tls`).
 
-use std::borrow::Cow;
 use std::io::{self, BufRead, Read, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use std::time::Duration;
 use synctcp::framing::{Codec, Delimited, FrameService, Framed};
 use synctcp::{
     Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Listener, ListenerConfig,
+    Reply,
 };
 
 const USAGE: &str = "\
@@ -150,7 +150,7 @@ fn connect(options: &Options) -> Result<(), Failure> {
     if options.tls {
         config = client_tls(config, options)?;
     }
-    let client = Arc::new(Client::connect_with(&host, port, &config)?);
+    let client = Arc::new(Client::connect_with((&host, port), &config)?);
     let sender = Arc::clone(&client);
     let lines = options.lines;
     let sending = std::thread::spawn(move || send_stdin(&sender, lines));
@@ -220,7 +220,7 @@ fn listen(port: u16, options: &Options) -> Result<(), Failure> {
     let listener = Listener::bind_with(port, &config)?;
     eprintln!("listening on {}", listener.local_addr());
     let lines = options.lines;
-    listener.serve(move |caller: &Caller| {
+    listener.serve(move |caller| {
         eprintln!("connection from {}", caller.remote_addr());
         Ok(if lines {
             Printer::Lines(Framed::new(Delimited::lines(), Lines))
@@ -245,24 +245,20 @@ fn print(bytes: &[u8]) {
 }
 
 impl FrameService for Lines {
-    fn on_frame<'a>(&mut self, _: &Caller, line: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_frame(&mut self, _: &Caller, line: &[u8]) -> Result<Reply, Error> {
         let mut out = Vec::with_capacity(line.len() + 1);
         Delimited::lines().encode(line, &mut out)?;
         print(&out);
-        Ok(None)
+        Ok(Reply::None)
     }
 }
 
 impl ConnectionService for Printer {
-    fn on_bytes<'a>(
-        &mut self,
-        caller: &Caller,
-        data: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, caller: &Caller, data: &[u8]) -> Result<Reply, Error> {
         match self {
             Printer::Bytes => {
                 print(data);
-                Ok(None)
+                Ok(Reply::None)
             }
             Printer::Lines(framed) => framed.on_bytes(caller, data),
         }

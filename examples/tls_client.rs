@@ -24,7 +24,7 @@ fn main() {
 
 fn run(host: &str, port: u16, cert: &str, message: &str) -> Result<(), Error> {
     let config = ClientConfig::new().secure_socket(ClientSecureSocket::new(cert));
-    let client = Client::connect_with(host, port, &config)?;
+    let client = Client::connect_with((host, port), &config)?;
     if let Some(tls) = client.tls() {
         eprintln!(
             "connected with {} and {}",

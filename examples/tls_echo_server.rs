@@ -6,17 +6,18 @@
 //! it. The first line on stdout is `listening on HOST:PORT`; the second names the
 //! certificate. Serves until killed.
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::path::PathBuf;
 
-use synctcp::{Caller, ConnectionService, Error, Listener, ListenerConfig, ListenerSecureSocket};
+use synctcp::{
+    Caller, ConnectionService, Error, Listener, ListenerConfig, ListenerSecureSocket, Reply,
+};
 
 struct EchoService;
 
 impl ConnectionService for EchoService {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-        Ok(Some(Cow::Borrowed(data)))
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+        Ok(Reply::Echo)
     }
 }
 
@@ -75,7 +76,7 @@ fn run(port: u16, cert: PathBuf, key: PathBuf) -> Result<(), Error> {
     println!("listening on {}", listener.local_addr());
     println!("certificate {}", cert.display());
     std::io::stdout().flush()?;
-    listener.serve(|caller: &Caller| {
+    listener.serve(|caller| {
         if let Some(tls) = caller.tls() {
             eprintln!(
                 "client {} connected with {} and {}",

@@ -29,7 +29,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?; // accepts, never answers
 /// let config = ClientConfig::new().timeout(Some(Duration::from_millis(50)));
-/// let mut client = Client::connect_with("127.0.0.1", listener.local_addr()?.port(), &config)?;
+/// let mut client = Client::connect_with(("127.0.0.1", listener.local_addr()?.port()), &config)?;
 /// let err = client.read_bytes().unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::Timeout);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -60,9 +60,14 @@ pub enum ErrorKind {
     Tls,
     /// A service callback panicked; the connection it ran for was closed.
     Panic,
+    /// A write that must not wait could not go now: the connection's write queue is full
+    /// ([`Caller::try_write_bytes`](crate::Caller::try_write_bytes)). Nothing was written;
+    /// the connection stays open.
+    WouldBlock,
     /// Any other input/output error; `source()` holds the `std::io::Error`.
     Io,
-    /// An error raised by application code with [`Error::new`].
+    /// An error raised by application code with [`Error::new`] or
+    /// [`Error::with_source`], or converted with `?` from another error type.
     Other,
 }
 
@@ -80,6 +85,7 @@ impl ErrorKind {
             ErrorKind::InvalidData => "invalid data",
             ErrorKind::Tls => "tls error",
             ErrorKind::Panic => "service callback panicked",
+            ErrorKind::WouldBlock => "would block: the write queue is full",
             ErrorKind::Io => "i/o error",
             ErrorKind::Other => "error",
         }
@@ -111,7 +117,7 @@ impl fmt::Display for ErrorKind {
 /// # socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
 /// # let port = socket.local_addr()?.as_socket().unwrap().port();
 /// // Nothing listens on `port`.
-/// let err = Client::connect("127.0.0.1", port).unwrap_err();
+/// let err = Client::connect(("127.0.0.1", port)).unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
 /// assert_eq!(err.to_string(), format!("connect to 127.0.0.1:{port}: connection refused"));
 /// assert!(std::error::Error::source(&err).is_some());
@@ -144,6 +150,33 @@ impl Error {
             context: String::new(),
             message: Some(message.into()),
             source: None,
+        }
+    }
+
+    /// Creates an error of the given kind that says what was being done (`message`) and
+    /// keeps the error that caused it, reachable through
+    /// [`source`](std::error::Error::source).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::{Error, ErrorKind};
+    ///
+    /// let cause = "12x".parse::<u32>().unwrap_err();
+    /// let err = Error::with_source(ErrorKind::InvalidData, "parse the count", cause);
+    /// assert_eq!(err.to_string(), "parse the count: invalid digit found in string");
+    /// assert!(std::error::Error::source(&err).is_some());
+    /// ```
+    pub fn with_source(
+        kind: ErrorKind,
+        message: impl Into<String>,
+        source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
+    ) -> Error {
+        Error {
+            kind,
+            context: message.into(),
+            message: None,
+            source: Some(source.into()),
         }
     }
 
@@ -200,7 +233,7 @@ impl Error {
 
     /// Attaches a cause, reachable through `source()`.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
-    pub(crate) fn with_source(mut self, source: impl StdError + Send + Sync + 'static) -> Error {
+    pub(crate) fn caused_by(mut self, source: impl StdError + Send + Sync + 'static) -> Error {
         self.source = Some(Box::new(source));
         self
     }
@@ -312,12 +345,49 @@ impl StdError for Error {
 }
 
 /// Lets services use `?` on `std::io` calls. The error has no context: add one with
-/// [`Error::new`] where the operation is not obvious from the io error.
+/// [`Error::with_source`] where the operation is not obvious from the io error. An
+/// `io::Error` that carries one of ours (from a `Read` or `Write` of this crate) gives it
+/// back unchanged.
 impl From<io::Error> for Error {
     fn from(err: io::Error) -> Error {
-        Error::io(String::new(), err)
+        if !err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return Error::io(String::new(), err);
+        }
+        let kind = err.kind();
+        match err.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(ours)) => *ours,
+            Some(Err(other)) => Error::io(String::new(), io::Error::new(kind, other)),
+            None => Error::io(String::new(), io::Error::from(kind)),
+        }
     }
 }
+
+/// `?` on the parsing a service does of its peer's bytes: malformed input is
+/// [`ErrorKind::InvalidData`], with the parse error as its source.
+macro_rules! invalid_data_from {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for Error {
+            fn from(err: $ty) -> Error {
+                Error {
+                    kind: ErrorKind::InvalidData,
+                    context: String::new(),
+                    message: None,
+                    source: Some(Box::new(err)),
+                }
+            }
+        }
+    )*};
+}
+
+invalid_data_from!(
+    std::str::Utf8Error,
+    std::string::FromUtf8Error,
+    std::num::ParseIntError,
+    std::num::ParseFloatError,
+    std::str::ParseBoolError,
+    std::char::ParseCharError,
+    std::net::AddrParseError
+);
 
 /// Lets `Read`/`Write` implementations and `io::copy` carry our errors.
 impl From<Error> for io::Error {
@@ -330,6 +400,7 @@ impl From<Error> for io::Error {
             ErrorKind::AddressInUse => io::ErrorKind::AddrInUse,
             ErrorKind::InvalidConfig => io::ErrorKind::InvalidInput,
             ErrorKind::InvalidData | ErrorKind::Tls => io::ErrorKind::InvalidData,
+            ErrorKind::WouldBlock => io::ErrorKind::WouldBlock,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)

@@ -14,7 +14,7 @@
 //! # std::thread::spawn(move || { let (mut s, _) = server.accept().unwrap();
 //! #     let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut s); });
 //!
-//! let mut client = Client::connect("localhost", port)?;
+//! let mut client = Client::connect(("localhost", port))?;
 //! client.write_bytes(b"Hello Ballerina")?;
 //! let reply = client.read_bytes()?; // what has arrived, at least one byte
 //! println!("{}", String::from_utf8_lossy(&reply));
@@ -25,22 +25,21 @@
 //! # A listener
 //!
 //! ```
-//! use synctcp::{Caller, ConnectionService, Error, Listener};
-//! use std::borrow::Cow;
+//! use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
 //!
 //! struct EchoService;
 //!
 //! impl ConnectionService for EchoService {
-//!     fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-//!         Ok(Some(Cow::Borrowed(data))) // echo back
+//!     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+//!         Ok(Reply::Echo) // echo back
 //!     }
 //!     fn on_close(&mut self, caller: &Caller) {
 //!         println!("client {} left", caller.remote_port());
 //!     }
 //! }
 //!
-//! let mut listener = Listener::bind(0)?;
-//! listener.attach(|caller: &Caller| {
+//! let mut listener = Listener::bind("127.0.0.1:0")?;
+//! listener.attach(|caller| {
 //!     println!("client connected from {}", caller.remote_addr());
 //!     Ok(EchoService)
 //! })?;
@@ -178,23 +177,30 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod address;
 mod buffer;
 mod client;
 mod connection;
 mod error;
 pub mod framing;
+mod keepalive;
 mod listener;
 mod net;
+mod reply;
 mod service;
 mod signal;
+mod timeout;
 #[cfg(feature = "tls")]
 mod tls;
 mod turn;
 
+pub use address::ToAddress;
 pub use client::{Client, ClientConfig};
 pub use connection::Caller;
 pub use error::{Error, ErrorKind, Result};
-pub use listener::{Listener, ListenerConfig};
+pub use keepalive::Keepalive;
+pub use listener::{Listener, ListenerConfig, StopHandle};
+pub use reply::Reply;
 pub use service::{ConnectionService, Service};
 #[cfg(feature = "tls")]
 pub use tls::{ClientSecureSocket, ListenerSecureSocket, TlsInfo};

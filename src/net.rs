@@ -8,16 +8,6 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-/// `host:port` as a person would type it: IPv6 literals in brackets.
-pub(crate) fn host_port(host: &str, port: u16) -> String {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
-}
-
 /// Every address `host` resolves to, with `port`. Accepts names, IPv4 and IPv6 literals
 /// (with or without brackets).
 pub(crate) fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
@@ -114,56 +104,61 @@ pub(crate) fn stop_listening(listener: &TcpListener) {
 
 /// Sends all of `data`, blocking, and gives up at `deadline`: one deadline for the whole
 /// call, however many sends it takes. (`SO_SNDTIMEO` alone bounds each send, and a send
-/// that made any progress would start the clock again.) `at_rest` is the socket's send
-/// timeout between calls: it is lowered only while the deadline is nearer, then restored.
+/// that made any progress would start the clock again.) `current` is the socket's send
+/// timeout as the caller last left it; it is changed only when it does not fit what is
+/// left until the deadline, and kept up to date.
 pub(crate) fn send_all(
     stream: &TcpStream,
     data: &[u8],
     deadline: Option<Instant>,
-    at_rest: Option<Duration>,
+    current: &mut Option<Duration>,
 ) -> io::Result<()> {
-    let mut timer = Timer::new(deadline, at_rest);
-    let mut sent = 0;
-    let result = loop {
-        if sent == data.len() {
-            break Ok(());
-        }
-        if let Err(e) = timer.arm(|t| stream.set_write_timeout(t)) {
-            break Err(e);
-        }
-        match (&*stream).write(&data[sent..]) {
-            Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => break Err(timed_out()),
-            Err(e) => break Err(e),
-        }
-    };
-    timer.restore(|t| stream.set_write_timeout(t));
-    result
+    send_all_until(stream, data, &|| deadline, &|| {}, current)
 }
 
-/// Reads once into `buf`, blocking until something arrives or `deadline` passes (as
-/// [`send_all`] does for sends, `at_rest` is the socket's read timeout between calls).
+/// [`send_all`] with a deadline that may move (`deadline` is asked before each send), and
+/// `progress` called after each send that took bytes.
+pub(crate) fn send_all_until(
+    stream: &TcpStream,
+    data: &[u8],
+    deadline: &dyn Fn() -> Option<Instant>,
+    progress: &dyn Fn(),
+    current: &mut Option<Duration>,
+) -> io::Result<()> {
+    let mut sent = 0;
+    while sent < data.len() {
+        arm(deadline(), current, |t| stream.set_write_timeout(t))?;
+        match (&*stream).write(&data[sent..]) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => {
+                sent += n;
+                progress();
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // The socket's timeout; the deadline decides (checked when arming again).
+            Err(e) if is_timeout(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads once into `buf`, blocking until something arrives or `deadline` passes; as
+/// [`send_all`] does for sends, `current` tracks the socket's read timeout.
 pub(crate) fn recv_by(
     stream: &TcpStream,
     buf: &mut [u8],
     deadline: Option<Instant>,
-    at_rest: Option<Duration>,
+    current: &mut Option<Duration>,
 ) -> io::Result<usize> {
-    let mut timer = Timer::new(deadline, at_rest);
-    let result = loop {
-        if let Err(e) = timer.arm(|t| stream.set_read_timeout(t)) {
-            break Err(e);
-        }
+    loop {
+        arm(deadline, current, |t| stream.set_read_timeout(t))?;
         match (&*stream).read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if is_timeout(&e) => break Err(timed_out()),
-            other => break other,
+            Err(e) if is_timeout(&e) => {}
+            other => return other,
         }
-    };
-    timer.restore(|t| stream.set_read_timeout(t));
-    result
+    }
 }
 
 /// Whether an I/O error is a socket timeout (`SO_RCVTIMEO`/`SO_SNDTIMEO` expired).
@@ -174,52 +169,35 @@ pub(crate) fn is_timeout(e: &io::Error) -> bool {
     )
 }
 
-fn timed_out() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "deadline passed")
-}
-
-/// Keeps a socket timeout at what is left until a deadline, touching the socket only
-/// when the deadline is nearer than the timeout it has at rest.
-struct Timer {
+/// Readies a socket timeout for one more blocking call before `deadline`: a `TimedOut`
+/// error once the deadline has passed; otherwise the timeout is set to what is left,
+/// unless the one it has already ends no later than a millisecond past the deadline and
+/// no sooner than halfway there (no system call in the common case).
+fn arm(
     deadline: Option<Instant>,
-    at_rest: Option<Duration>,
-    current: Option<Duration>,
-}
-
-impl Timer {
-    fn new(deadline: Option<Instant>, at_rest: Option<Duration>) -> Timer {
-        Timer {
-            deadline,
-            at_rest,
-            current: at_rest,
+    current: &mut Option<Duration>,
+    set: impl Fn(Option<Duration>) -> io::Result<()>,
+) -> io::Result<()> {
+    let wanted = match deadline {
+        None => None,
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "deadline passed"));
+            }
+            Some(left)
         }
+    };
+    let fits = match (wanted, *current) {
+        (None, None) => true,
+        (Some(left), Some(now)) => now <= left + Duration::from_millis(1) && now * 2 >= left,
+        _ => false,
+    };
+    if !fits {
+        set(wanted)?;
+        *current = wanted;
     }
-
-    fn arm(&mut self, set: impl Fn(Option<Duration>) -> io::Result<()>) -> io::Result<()> {
-        let Some(deadline) = self.deadline else {
-            return Ok(());
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timed_out());
-        }
-        // Within a millisecond of the timeout at rest is close enough: no system call.
-        let nearer = self
-            .at_rest
-            .map_or(true, |rest| left + Duration::from_millis(1) < rest);
-        let wanted = if nearer { Some(left) } else { self.at_rest };
-        if wanted != self.current {
-            set(wanted)?;
-            self.current = wanted;
-        }
-        Ok(())
-    }
-
-    fn restore(&self, set: impl Fn(Option<Duration>) -> io::Result<()>) {
-        if self.current != self.at_rest {
-            let _ = set(self.at_rest);
-        }
-    }
+    Ok(())
 }
 
 /// Sends as much of `data` as the socket takes now, without blocking; `Ok(0)` when it
@@ -321,13 +299,6 @@ pub(crate) fn classify_accept_error(err: &io::Error) -> AcceptFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_port_brackets_ipv6() {
-        assert_eq!(host_port("localhost", 80), "localhost:80");
-        assert_eq!(host_port("::1", 80), "[::1]:80");
-        assert_eq!(host_port("[::1]", 80), "[::1]:80");
-    }
 
     #[test]
     fn invalid_names_fail_without_a_lookup() {

@@ -1,11 +1,10 @@
 //! The service traits a listener calls: `Service` (one per listener, `on_connect`) and
-//! `ConnectionService` (one per connection, `on_bytes`, `on_error`, `on_close`), and the
-//! type-erased form the listener stores.
-
-use std::borrow::Cow;
+//! `ConnectionService` (one per connection, `on_bytes`, `on_eof`, `on_error`, `on_close`),
+//! and the type-erased form the listener stores.
 
 use crate::connection::Caller;
 use crate::error::{Error, Result};
+use crate::reply::Reply;
 
 /// Answers new connections: Ballerina's `tcp:Service` with its `onConnect`.
 ///
@@ -14,18 +13,19 @@ use crate::error::{Error, Result};
 /// connection, or an error to refuse it (the connection is then closed, and no other
 /// callback runs for it).
 ///
-/// A closure `Fn(&Caller) -> Result<C>` is a `Service`, which covers the common case.
+/// Most services are closures, given to [`Listener::attach`](crate::Listener::attach) or
+/// [`Listener::serve`](crate::Listener::serve); implement this trait for a service type of
+/// your own, and give it to [`Listener::attach_service`](crate::Listener::attach_service).
 ///
 /// # Examples
 ///
 /// ```
-/// use synctcp::{Caller, ConnectionService, Error, Listener, Service};
-/// use std::borrow::Cow;
+/// use synctcp::{Caller, ConnectionService, Error, Listener, Reply, Service};
 ///
 /// struct Echo;
 /// impl ConnectionService for Echo {
-///     fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-///         Ok(Some(Cow::Borrowed(data)))
+///     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+///         Ok(Reply::Echo)
 ///     }
 /// }
 ///
@@ -39,11 +39,11 @@ use crate::error::{Error, Result};
 ///     }
 /// }
 ///
-/// let mut listener = Listener::bind(0)?;
-/// listener.attach(EchoService)?;
+/// let mut listener = Listener::bind("127.0.0.1:0")?;
+/// listener.attach_service(EchoService)?;
 /// // ...or a closure.
 /// listener.detach()?;
-/// listener.attach(|_: &Caller| Ok(Echo))?;
+/// listener.attach(|_| Ok(Echo))?;
 /// # Ok::<(), synctcp::Error>(())
 /// ```
 pub trait Service: Send + Sync + 'static {
@@ -62,6 +62,7 @@ pub trait Service: Send + Sync + 'static {
     fn on_connect(&self, caller: &Caller) -> Result<Self::Connection>;
 }
 
+/// A closure `Fn(&Caller) -> Result<C>` is a `Service`.
 impl<F, C> Service for F
 where
     F: Fn(&Caller) -> Result<C> + Send + Sync + 'static,
@@ -83,16 +84,15 @@ where
 /// # Examples
 ///
 /// ```
-/// use synctcp::{Caller, ConnectionService, Error};
-/// use std::borrow::Cow;
+/// use synctcp::{Caller, ConnectionService, Error, Reply};
 ///
 /// /// Counts bytes and answers each piece with the running total.
 /// struct Counter { total: usize }
 ///
 /// impl ConnectionService for Counter {
-///     fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+///     fn on_bytes(&mut self, _: &Caller, data: &[u8]) -> Result<Reply, Error> {
 ///         self.total += data.len();
-///         Ok(Some(Cow::Owned(format!("{}\n", self.total).into_bytes())))
+///         Ok(format!("{}\n", self.total).into())
 ///     }
 ///
 ///     fn on_error(&mut self, caller: &Caller, err: &Error) {
@@ -108,15 +108,16 @@ pub trait ConnectionService: 'static {
     /// Called with each piece of bytes that arrives, in order. How the peer's writes are
     /// split into pieces is up to the network: use the `framing` module for messages.
     ///
-    /// Return `Ok(Some(bytes))` to write `bytes` back to the peer (borrow `data` to echo
-    /// without a copy), `Ok(None)` to write nothing.
+    /// What it returns is written back to the peer, as Ballerina's `onBytes` does:
+    /// [`Reply::Echo`] the bytes that arrived, `bytes.into()` new bytes,
+    /// [`Reply::None`] nothing.
     ///
     /// # Errors
     ///
     /// An error is passed to [`on_error`](ConnectionService::on_error), then the connection
     /// is closed (what was already written is still delivered) and
     /// [`on_close`](ConnectionService::on_close) runs.
-    fn on_bytes<'a>(&mut self, caller: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>>;
+    fn on_bytes(&mut self, caller: &Caller, data: &[u8]) -> Result<Reply>;
 
     /// Called when the peer has finished sending (end of stream) and every byte before it
     /// went to `on_bytes`. The connection is still open for writing: a service whose peer
@@ -133,10 +134,15 @@ pub trait ConnectionService: 'static {
     }
 
     /// Called when the connection fails: a read or write error, a timeout, an error
-    /// returned by `on_bytes`, a panic in a callback. The connection is closed after it
-    /// returns. The default logs the error at warn level.
+    /// returned by `on_bytes` or `on_eof`, a panic in a callback. The connection is closed
+    /// after it returns.
+    ///
+    /// The default logs the error at warn level through the `log` crate — or, when no
+    /// logger is installed, prints it to standard error, so that an error is never lost
+    /// in silence. Install a logger (and filter `synctcp` out), or override this method,
+    /// to silence it.
     fn on_error(&mut self, caller: &Caller, err: &Error) {
-        log_error(caller, err);
+        report_error(caller, err);
     }
 
     /// Called once when the connection has closed, for whatever reason. The default does
@@ -146,13 +152,22 @@ pub trait ConnectionService: 'static {
     }
 }
 
-/// What the default `on_error` callbacks do: log at warn level.
-pub(crate) fn log_error(caller: &Caller, err: &Error) {
-    log::warn!(
-        "connection {} from {}: {err}",
-        caller.id(),
-        caller.remote_addr()
-    );
+/// What the default `on_error` callbacks do: log at warn level, or print to standard error
+/// when no logger is installed (the `log` crate's level stays `Off` until one is).
+pub(crate) fn report_error(caller: &Caller, err: &Error) {
+    if log::max_level() >= log::LevelFilter::Warn {
+        log::warn!(
+            "connection {} from {}: {err}",
+            caller.id(),
+            caller.remote_addr()
+        );
+    } else {
+        eprintln!(
+            "synctcp: connection {} from {}: {err}",
+            caller.id(),
+            caller.remote_addr()
+        );
+    }
 }
 
 /// The object-safe form of [`Service`] the listener stores.

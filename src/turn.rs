@@ -36,6 +36,14 @@ pub(crate) struct TurnGuard<'a, T> {
 }
 
 impl<T> Turn<T> {
+    pub(crate) fn new(data: T) -> Turn<T> {
+        Turn {
+            taken: Mutex::default(),
+            changed: Signal::default(),
+            data: Mutex::new(data),
+        }
+    }
+
     /// Waits for the turn until `deadline` (forever with `None`); `None` when it passed.
     pub(crate) fn take(&self, deadline: Option<Instant>) -> Option<TurnGuard<'_, T>> {
         let mut taken = self.taken.lock().unwrap_or_else(|e| e.into_inner());

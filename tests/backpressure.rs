@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use synctcp::{Caller, ConnectionService, Error, Listener};
+use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
 
 const GIB: usize = 1 << 30;
 const PIECE: usize = 1 << 20;
@@ -21,13 +20,9 @@ struct Flooder {
 }
 
 impl ConnectionService for Flooder {
-    fn on_bytes<'a>(
-        &mut self,
-        caller: &Caller,
-        data: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, caller: &Caller, data: &[u8]) -> Result<Reply, Error> {
         if data != b"flood" {
-            return Ok(Some(Cow::Borrowed(data)));
+            return Ok(Reply::Echo);
         }
         let caller = caller.clone();
         let events = self.events.clone();
@@ -56,7 +51,7 @@ impl ConnectionService for Flooder {
             };
             let _ = events.send(outcome);
         });
-        Ok(None)
+        Ok(Reply::None)
     }
 
     fn on_error(&mut self, _: &Caller, err: &Error) {
@@ -78,11 +73,11 @@ fn rss_bytes() -> usize {
 #[test]
 fn a_peer_that_never_reads_meets_backpressure_not_unbounded_memory() {
     let write_timeout = Duration::from_secs(1);
-    let config = loopback().write_timeout(Some(write_timeout));
+    let config = listener_config().write_timeout(Some(write_timeout));
     let (tx, events) = mpsc::channel();
-    let mut listener = Listener::bind_with(0, &config).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &config).unwrap();
     listener
-        .attach(move |_: &Caller| Ok(Flooder { events: tx.clone() }))
+        .attach(move |_| Ok(Flooder { events: tx.clone() }))
         .unwrap();
     listener.start().unwrap();
 

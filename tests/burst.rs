@@ -12,7 +12,7 @@ const CONNECTS: usize = 2_000;
 
 #[test]
 fn two_thousand_simultaneous_connects_are_all_served() {
-    let mut listener = echo_listener();
+    let listener = echo_listener();
     let addr = listener.local_addr();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

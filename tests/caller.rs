@@ -11,12 +11,12 @@ use synctcp::{Caller, ErrorKind, Listener};
 
 /// A listener whose on_connect hands each caller to the test, and echoes.
 fn handing_out_callers() -> (Listener, mpsc::Receiver<Caller>) {
-    caller_listener(loopback())
+    caller_listener(listener_config())
 }
 
 #[test]
 fn a_caller_used_after_its_connection_closed_returns_closed() {
-    let (listener, events) = probe_listener(loopback());
+    let (listener, events) = probe_listener(listener_config());
     let client = connect(&listener);
     let Event::Connect(caller) = next(&events) else {
         panic!("expected a connect")
@@ -26,7 +26,7 @@ fn a_caller_used_after_its_connection_closed_returns_closed() {
 
     let from_elsewhere = thread::spawn(move || {
         let err = caller.write_bytes(b"too late").unwrap_err();
-        caller.close(); // does nothing, never panics
+        let _ = caller.close(); // does nothing, never panics
         (err.kind(), err.to_string(), caller.is_closed())
     });
     let (kind, text, closed) = from_elsewhere.join().unwrap();
@@ -82,14 +82,14 @@ fn writes_from_many_threads_are_never_interleaved() {
 
 #[test]
 fn closing_from_another_thread_ends_the_connection_cleanly() {
-    let (listener, events) = probe_listener(loopback());
+    let (listener, events) = probe_listener(listener_config());
     let client = connect(&listener);
     let Event::Connect(caller) = next(&events) else {
         panic!("expected a connect")
     };
     let writes = thread::spawn(move || {
         caller.write_bytes(b"last words").unwrap();
-        caller.close();
+        let _ = caller.close();
         caller.write_bytes(b"after close").unwrap_err().kind()
     });
     assert_eq!(writes.join().unwrap(), ErrorKind::Closed);
@@ -106,15 +106,8 @@ struct BlockPerByte;
 const BLOCK: usize = 100 * 1024;
 
 impl synctcp::ConnectionService for BlockPerByte {
-    fn on_bytes<'a>(
-        &mut self,
-        _: &Caller,
-        data: &'a [u8],
-    ) -> Result<Option<std::borrow::Cow<'a, [u8]>>, synctcp::Error> {
-        Ok(Some(std::borrow::Cow::Owned(vec![
-            b'r';
-            BLOCK * data.len()
-        ])))
+    fn on_bytes(&mut self, _: &Caller, data: &[u8]) -> Result<synctcp::Reply, synctcp::Error> {
+        Ok(vec![b'r'; BLOCK * data.len()].into())
     }
 }
 
@@ -124,10 +117,10 @@ fn replies_never_land_inside_a_write_from_another_thread() {
     // the connection thread's replies want the socket.
     const ROUNDS: usize = 150;
     let (tx, callers) = mpsc::channel();
-    let config = loopback().write_queue_bytes(64 * 1024);
-    let mut listener = Listener::bind_with(0, &config).unwrap();
+    let config = listener_config().write_queue_bytes(64 * 1024);
+    let mut listener = Listener::bind_with(LOOPBACK, &config).unwrap();
     listener
-        .attach(move |caller: &Caller| {
+        .attach(move |caller| {
             let _ = tx.send(caller.clone());
             Ok(BlockPerByte)
         })

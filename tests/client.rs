@@ -28,7 +28,7 @@ fn invalid_local_interface_fails_at_connect() {
     let port = listener.local_addr().port();
     for local in ["invalid", "203.0.113.1"] {
         let config = ClientConfig::new().local_host(local);
-        let err = Client::connect_with("127.0.0.1", port, &config).unwrap_err();
+        let err = Client::connect_with(("127.0.0.1", port), &config).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{local}: {err}");
         let text = err.to_string();
         assert!(
@@ -43,7 +43,8 @@ fn invalid_local_interface_fails_at_connect() {
 fn local_host_is_bound_before_connecting() {
     let listener = echo_listener();
     let config = ClientConfig::new().local_host("127.0.0.1");
-    let client = Client::connect_with("127.0.0.1", listener.local_addr().port(), &config).unwrap();
+    let client =
+        Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config).unwrap();
     assert_eq!(client.local_addr().ip().to_string(), "127.0.0.1");
 }
 
@@ -53,7 +54,7 @@ fn read_times_out_against_a_discarding_server() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     let config = ClientConfig::new().timeout(Some(Duration::from_millis(100)));
-    let client = Client::connect_with("127.0.0.1", port, &config).unwrap();
+    let client = Client::connect_with(("127.0.0.1", port), &config).unwrap();
     let (mut peer, _) = server.accept().unwrap();
     client.write_bytes(b"discard me").unwrap();
     let mut sink = [0u8; 10];
@@ -80,7 +81,7 @@ fn exact_read_keeps_what_arrived_before_a_timeout() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     let config = ClientConfig::new().timeout(Some(Duration::from_millis(100)));
-    let client = Client::connect_with("127.0.0.1", port, &config).unwrap();
+    let client = Client::connect_with(("127.0.0.1", port), &config).unwrap();
     let (mut peer, _) = server.accept().unwrap();
 
     peer.write_all(b"01234").unwrap();
@@ -109,7 +110,7 @@ fn exact_read_reports_a_short_stream_as_closed() {
 #[test]
 fn refused_connection_names_the_address() {
     let (_refusing, port) = refusing_port();
-    let err = Client::connect("127.0.0.1", port).unwrap_err();
+    let err = Client::connect(("127.0.0.1", port)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
     assert_eq!(
         err.to_string(),
@@ -120,7 +121,7 @@ fn refused_connection_names_the_address() {
 
 #[test]
 fn unknown_host_is_host_not_found() {
-    let err = Client::connect("no-such-host.invalid", 80).unwrap_err();
+    let err = Client::connect(("no-such-host.invalid", 80)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::HostNotFound, "{err}");
     assert!(err
         .to_string()
@@ -130,7 +131,7 @@ fn unknown_host_is_host_not_found() {
 #[test]
 fn zero_timeouts_are_rejected() {
     let config = ClientConfig::new().timeout(Some(Duration::ZERO));
-    let err = Client::connect_with("127.0.0.1", 9, &config).unwrap_err();
+    let err = Client::connect_with(("127.0.0.1", 9), &config).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
     assert!(
         err.to_string().contains("timeout must be more than zero"),
@@ -140,7 +141,10 @@ fn zero_timeouts_are_rejected() {
 
 #[test]
 fn hostnames_ipv4_and_ipv6_connect() {
-    let listener = echo_listener_with(synctcp::ListenerConfig::new()); // all interfaces
+    // A port alone: every interface, IPv6 and IPv4 (the one test that needs both).
+    let mut listener = synctcp::Listener::bind(0).unwrap();
+    listener.attach(|_| Ok(Echo)).unwrap();
+    listener.start().unwrap();
     let port = listener.local_addr().port();
     let mut hosts = vec!["localhost", "127.0.0.1"];
     if TcpListener::bind("[::1]:0").is_ok() {
@@ -148,7 +152,7 @@ fn hostnames_ipv4_and_ipv6_connect() {
         hosts.push("[::1]");
     }
     for host in hosts {
-        let client = Client::connect_with(host, port, &client_config())
+        let client = Client::connect_with((host, port), &client_config())
             .unwrap_or_else(|e| panic!("{host}: {e}"));
         client.write_bytes(host.as_bytes()).unwrap();
         assert_eq!(

@@ -11,7 +11,6 @@ mod common;
 #[path = "common/pki.rs"]
 mod pki;
 
-use std::borrow::Cow;
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -19,6 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use synctcp::{
     Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Listener, ListenerConfig,
+    Reply,
 };
 
 /// "Promptly".
@@ -33,13 +33,13 @@ struct Stalls {
 }
 
 impl ConnectionService for Stalls {
-    fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
         if !self.stalled {
             self.stalled = true;
             let _ = self.first.send(());
             let _ = self.release.lock().unwrap().recv_timeout(WAIT);
         }
-        Ok(None)
+        Ok(Reply::None)
     }
 }
 
@@ -49,9 +49,9 @@ fn stalling_listener(config: ListenerConfig) -> (Listener, mpsc::Receiver<()>, m
     let (first_tx, first) = mpsc::channel();
     let (release_tx, release) = mpsc::channel();
     let release = Arc::new(Mutex::new(release));
-    let mut listener = Listener::bind_with(0, &config).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &config).unwrap();
     listener
-        .attach(move |_: &Caller| {
+        .attach(move |_| {
             Ok(Stalls {
                 first: first_tx.clone(),
                 release: Arc::clone(&release),
@@ -97,14 +97,8 @@ fn close_unblocks_a_stalled_writer(
     transport: &str,
 ) {
     let (listener, first_bytes, release) = stalling_listener(listener_config);
-    let client = Arc::new(
-        Client::connect_with(
-            "127.0.0.1",
-            listener.local_addr().port(),
-            &patient(client_config),
-        )
-        .unwrap(),
-    );
+    let client =
+        Arc::new(Client::connect_with(listener.local_addr(), &patient(client_config)).unwrap());
     let (wrote_tx, wrote) = mpsc::channel();
     let (tid_tx, tid) = mpsc::channel();
     {
@@ -176,12 +170,12 @@ fn close_unblocks_a_stalled_writer(
 
 #[test]
 fn close_unblocks_a_writer_stalled_in_a_64_mib_write() {
-    close_unblocks_a_stalled_writer(loopback(), ClientConfig::new(), false, "plain TCP");
+    close_unblocks_a_stalled_writer(listener_config(), ClientConfig::new(), false, "plain TCP");
 }
 
 #[test]
 fn close_unblocks_a_writer_stalled_in_a_loop_of_small_writes() {
-    close_unblocks_a_stalled_writer(loopback(), ClientConfig::new(), true, "plain TCP");
+    close_unblocks_a_stalled_writer(listener_config(), ClientConfig::new(), true, "plain TCP");
 }
 
 fn close_wakes_a_blocked_reader(
@@ -190,14 +184,8 @@ fn close_wakes_a_blocked_reader(
     transport: &str,
 ) {
     let (listener, _first, release) = stalling_listener(listener_config);
-    let client = Arc::new(
-        Client::connect_with(
-            "127.0.0.1",
-            listener.local_addr().port(),
-            &patient(client_config),
-        )
-        .unwrap(),
-    );
+    let client =
+        Arc::new(Client::connect_with(listener.local_addr(), &patient(client_config)).unwrap());
     let (read_tx, read) = mpsc::channel();
     let (entered_tx, entered) = mpsc::channel();
     {
@@ -245,7 +233,7 @@ fn close_wakes_a_blocked_reader(
 
 #[test]
 fn close_wakes_a_reader_blocked_in_read_bytes() {
-    close_wakes_a_blocked_reader(loopback(), ClientConfig::new(), "plain TCP");
+    close_wakes_a_blocked_reader(listener_config(), ClientConfig::new(), "plain TCP");
 }
 
 #[cfg(feature = "tls")]
@@ -258,7 +246,7 @@ mod tls {
         let server = ListenerSecureSocket::new(pki.path("server.pem"), pki.path("server.key"));
         let client = ClientSecureSocket::new(pki.path("ca.pem"));
         (
-            loopback().secure_socket(server),
+            listener_config().secure_socket(server),
             ClientConfig::new().secure_socket(client),
         )
     }

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -13,7 +12,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use synctcp::{Caller, ConnectionService, Error, ErrorKind, Listener};
+use synctcp::{Caller, ConnectionService, Error, ErrorKind, Listener, Reply};
 
 const CONNECTIONS: u64 = 5_000;
 const CLIENT_THREADS: u64 = 8;
@@ -29,19 +28,15 @@ struct Mixed {
 }
 
 impl ConnectionService for Mixed {
-    fn on_bytes<'a>(
-        &mut self,
-        caller: &Caller,
-        data: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, caller: &Caller, data: &[u8]) -> Result<Reply, Error> {
         match data {
             b"fail" => Err(Error::new(ErrorKind::Other, "asked to fail")),
             b"panic" => panic!("asked to panic"),
             b"close" => {
-                caller.close();
-                Ok(Some(Cow::Borrowed(b"bye")))
+                let _ = caller.close();
+                Ok(Reply::from(b"bye"))
             }
-            _ => Ok(Some(Cow::Borrowed(data))),
+            _ => Ok(Reply::Echo),
         }
     }
 
@@ -85,13 +80,13 @@ fn on_close_runs_exactly_once_for_five_thousand_connections() {
     }));
 
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let config = loopback()
+    let config = listener_config()
         .idle_timeout(Some(Duration::from_millis(300)))
         .drain_timeout(Duration::from_millis(100));
-    let mut listener = Listener::bind_with(0, &config).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &config).unwrap();
     let service_tally = Arc::clone(&tally);
     listener
-        .attach(move |_: &Caller| {
+        .attach(move |_| {
             service_tally.lock().unwrap().connects += 1;
             Ok(Mixed {
                 tally: Arc::clone(&service_tally),

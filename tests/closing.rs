@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc;
@@ -12,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use synctcp::{Caller, ConnectionService, Error, Listener};
+use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
 
 fn tcp(listener: &Listener) -> TcpStream {
     let stream = TcpStream::connect(listener.local_addr()).unwrap();
@@ -23,7 +22,7 @@ fn tcp(listener: &Listener) -> TcpStream {
 
 #[test]
 fn a_half_closing_peer_gets_every_reply_then_end_of_stream() {
-    let (mut listener, events) = probe_listener(loopback());
+    let (listener, events) = probe_listener(listener_config());
     let mut peer = tcp(&listener);
     let sent: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
     peer.write_all(&sent).unwrap();
@@ -56,13 +55,9 @@ const REPLY: usize = 4 << 20;
 struct ReplyOnceAndClose;
 
 impl ConnectionService for ReplyOnceAndClose {
-    fn on_bytes<'a>(
-        &mut self,
-        caller: &Caller,
-        _: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
-        caller.close();
-        Ok(Some(Cow::Owned(vec![b'R'; REPLY])))
+    fn on_bytes(&mut self, caller: &Caller, _: &[u8]) -> Result<Reply, Error> {
+        let _ = caller.close();
+        Ok(Reply::Bytes(vec![b'R'; REPLY]))
     }
 }
 
@@ -70,8 +65,8 @@ impl ConnectionService for ReplyOnceAndClose {
 fn a_close_with_unread_input_still_delivers_the_reply_and_a_clean_end() {
     // The client sends 5 MB; the service replies after the first piece and closes. A
     // plain close would meet the unread input with a reset and destroy the reply.
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
-    listener.attach(|_: &Caller| Ok(ReplyOnceAndClose)).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
+    listener.attach(|_| Ok(ReplyOnceAndClose)).unwrap();
     listener.start().unwrap();
     let peer = tcp(&listener);
     let mut writer = peer.try_clone().unwrap();
@@ -105,10 +100,10 @@ struct Slow {
 }
 
 impl ConnectionService for Slow {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
         let _ = self.started.send(());
         self.go.recv_timeout(WAIT).expect("released");
-        Ok(Some(Cow::Borrowed(data)))
+        Ok(Reply::Echo)
     }
 }
 
@@ -117,9 +112,9 @@ fn a_graceful_stop_delivers_replies_in_flight() {
     const CLIENTS: usize = 10;
     let (go_tx, go) = crossbeam_channel::unbounded();
     let (started_tx, started) = mpsc::channel();
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
     listener
-        .attach(move |_: &Caller| {
+        .attach(move |_| {
             Ok(Slow {
                 go: go.clone(),
                 started: started_tx.clone(),
@@ -160,8 +155,8 @@ fn a_graceful_stop_delivers_replies_in_flight() {
 struct Flood;
 
 impl ConnectionService for Flood {
-    fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-        Ok(Some(Cow::Owned(vec![0u8; 64 << 20])))
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+        Ok(Reply::Bytes(vec![0u8; 64 << 20]))
     }
 }
 
@@ -169,8 +164,9 @@ impl ConnectionService for Flood {
 fn a_graceful_stop_forces_stuck_connections_at_its_deadline() {
     // One peer never reads a big reply (its connection is stuck in a write); another is
     // idle and never answers our FIN. Both are closed by the deadline; nothing hangs.
-    let mut listener = Listener::bind_with(0, &loopback().write_timeout(None)).unwrap();
-    listener.attach(|_: &Caller| Ok(Flood)).unwrap();
+    let mut listener =
+        Listener::bind_with(LOOPBACK, &listener_config().write_timeout(None)).unwrap();
+    listener.attach(|_| Ok(Flood)).unwrap();
     listener.start().unwrap();
     let mut stuck = tcp(&listener);
     stuck.write_all(b"go").unwrap();

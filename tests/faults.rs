@@ -10,7 +10,7 @@ use synctcp::ErrorKind;
 
 #[test]
 fn a_panic_in_on_bytes_closes_only_its_connection() {
-    let (mut listener, events) = probe_listener(loopback());
+    let (listener, events) = probe_listener(listener_config());
     let mut others: Vec<_> = (0..3).map(|_| connect(&listener)).collect();
     let victim = connect(&listener);
     let port = victim.local_addr().port();

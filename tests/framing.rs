@@ -3,13 +3,12 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
 use synctcp::framing::{Codec, Decoder, Delimited, FrameService, Framed, LengthPrefixed};
-use synctcp::{Caller, Error, ErrorKind, Listener};
+use synctcp::{Caller, Error, ErrorKind, Listener, Reply};
 
 /// Feeds `wire` to a decoder in pieces of the given sizes (cycled), collecting frames.
 fn decode_in_pieces<C: Codec>(codec: C, wire: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
@@ -131,15 +130,11 @@ struct Reverse {
 }
 
 impl FrameService for Reverse {
-    fn on_frame<'a>(
-        &mut self,
-        _: &Caller,
-        frame: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_frame(&mut self, _: &Caller, frame: &[u8]) -> Result<Reply, Error> {
         if frame == b"quit" {
             return Err(Error::new(ErrorKind::Other, "asked to quit"));
         }
-        Ok(Some(Cow::Owned(frame.iter().rev().copied().collect())))
+        Ok(Reply::Bytes(frame.iter().rev().copied().collect()))
     }
     fn on_error(&mut self, _: &Caller, err: &Error) {
         let _ = self.events.send(format!("error {:?}: {err}", err.kind()));
@@ -153,9 +148,9 @@ fn framed_listener<C: Codec + Clone + Send + Sync + 'static>(
     codec: C,
 ) -> (Listener, crossbeam_channel::Receiver<String>) {
     let (tx, rx) = crossbeam_channel::unbounded();
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
     listener
-        .attach(move |_: &Caller| Ok(Framed::new(codec.clone(), Reverse { events: tx.clone() })))
+        .attach(move |_| Ok(Framed::new(codec.clone(), Reverse { events: tx.clone() })))
         .unwrap();
     listener.start().unwrap();
     (listener, rx)
@@ -163,7 +158,7 @@ fn framed_listener<C: Codec + Clone + Send + Sync + 'static>(
 
 #[test]
 fn a_framed_service_gets_whole_frames_however_they_arrive() {
-    let (mut listener, _events) = framed_listener(LengthPrefixed::new());
+    let (listener, _events) = framed_listener(LengthPrefixed::new());
     let client = connect(&listener);
     let codec = LengthPrefixed::new();
     // Two frames in one write, then one frame a byte at a time.
@@ -183,7 +178,7 @@ fn a_framed_service_gets_whole_frames_however_they_arrive() {
 
 #[test]
 fn an_oversized_frame_goes_to_on_error_and_closes_the_connection() {
-    let (mut listener, events) = framed_listener(LengthPrefixed::new().max_frame_length(1024));
+    let (listener, events) = framed_listener(LengthPrefixed::new().max_frame_length(1024));
     let client = connect(&listener);
     // Announce 4 GB: refused at once, nothing allocated for it.
     client.write_bytes(&u32::MAX.to_be_bytes()).unwrap();
@@ -229,7 +224,7 @@ fn the_client_refuses_oversized_frames_too_and_loses_nothing() {
 
 #[test]
 fn an_error_from_on_frame_closes_after_the_replies_before_it() {
-    let (mut listener, events) = framed_listener(Delimited::lines());
+    let (listener, events) = framed_listener(Delimited::lines());
     let client = connect(&listener);
     client.write_bytes(b"one\nquit\n").unwrap();
     let lines = Delimited::lines();

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
@@ -12,13 +11,13 @@ use std::time::Duration;
 
 use common::*;
 use synctcp::framing::{Codec, Delimited, FrameService, Framed};
-use synctcp::{Caller, Client, ClientConfig, Error, ErrorKind, Listener};
+use synctcp::{Caller, Client, ClientConfig, Error, ErrorKind, Listener, Reply};
 
 /// A plain peer the test writes to directly, and the client connected to it.
 fn client_and_peer(config: &ClientConfig) -> (Client, TcpStream) {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
-    let client = Client::connect_with("127.0.0.1", port, config).unwrap();
+    let client = Client::connect_with(("127.0.0.1", port), config).unwrap();
     let (peer, _) = server.accept().unwrap();
     (client, peer)
 }
@@ -132,28 +131,24 @@ fn a_codec_shared_by_two_clients_over_many_partial_reads() {
 struct ReplyThenDirect;
 
 impl FrameService for ReplyThenDirect {
-    fn on_frame<'a>(
-        &mut self,
-        caller: &Caller,
-        frame: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_frame(&mut self, caller: &Caller, frame: &[u8]) -> Result<Reply, Error> {
         match frame {
-            b"1" => Ok(Some(Cow::Borrowed(b"reply to 1"))),
+            b"1" => Ok(Reply::from(b"reply to 1")),
             b"2" => {
                 caller.write_bytes(&Delimited::lines().encoded(b"direct write for 2")?)?;
-                Ok(None)
+                Ok(Reply::None)
             }
-            b"3" => Ok(Some(Cow::Borrowed(b"reply to 3"))),
-            _ => Ok(None),
+            b"3" => Ok(Reply::from(b"reply to 3")),
+            _ => Ok(Reply::None),
         }
     }
 }
 
 #[test]
 fn framed_replies_and_direct_writes_leave_in_the_order_they_were_made() {
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
     listener
-        .attach(|_: &Caller| Ok(Framed::new(Delimited::lines(), ReplyThenDirect)))
+        .attach(|_| Ok(Framed::new(Delimited::lines(), ReplyThenDirect)))
         .unwrap();
     listener.start().unwrap();
     let client = connect(&listener);
@@ -180,15 +175,11 @@ enum Seen {
 struct Lines(mpsc::Sender<Seen>);
 
 impl FrameService for Lines {
-    fn on_frame<'a>(
-        &mut self,
-        _: &Caller,
-        frame: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_frame(&mut self, _: &Caller, frame: &[u8]) -> Result<Reply, Error> {
         let _ = self
             .0
             .send(Seen::Frame(String::from_utf8_lossy(frame).into_owned()));
-        Ok(None)
+        Ok(Reply::None)
     }
     fn on_error(&mut self, _: &Caller, err: &Error) {
         let _ = self.0.send(Seen::Error(err.kind(), err.to_string()));
@@ -203,9 +194,9 @@ impl FrameService for Lines {
 #[test]
 fn framed_does_not_drop_an_unterminated_last_line_silently() {
     let (tx, seen) = mpsc::channel();
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
     listener
-        .attach(move |_: &Caller| Ok(Framed::new(Delimited::lines(), Lines(tx.clone()))))
+        .attach(move |_| Ok(Framed::new(Delimited::lines(), Lines(tx.clone()))))
         .unwrap();
     listener.start().unwrap();
     let client = connect(&listener);

@@ -13,7 +13,6 @@ mod common;
 #[path = "common/pki.rs"]
 mod pki;
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -22,6 +21,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use synctcp::{
     Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Listener, ListenerConfig,
+    Reply,
 };
 
 const WRITERS: u8 = 8;
@@ -71,10 +71,10 @@ struct Stress {
 }
 
 impl ConnectionService for Stress {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, _: &Caller, data: &[u8]) -> Result<Reply, Error> {
         let reply = record(ECHO, self.echo_seq, data);
         self.echo_seq += 1;
-        Ok(Some(Cow::Owned(reply)))
+        Ok(Reply::Bytes(reply))
     }
     fn on_error(&mut self, _: &Caller, _: &Error) {
         let _ = self.events.send("on_error");
@@ -100,9 +100,9 @@ fn round(
 ) -> Vec<String> {
     let (callers_tx, callers) = mpsc::channel();
     let (events_tx, events) = mpsc::channel();
-    let mut listener = Listener::bind_with(0, &listener_config).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config).unwrap();
     listener
-        .attach(move |caller: &Caller| {
+        .attach(move |caller| {
             let _ = callers_tx.send(caller.clone());
             Ok(Stress {
                 echo_seq: 0,
@@ -112,7 +112,7 @@ fn round(
         .unwrap();
     listener.start().unwrap();
     let client = Arc::new(
-        Client::connect_with("127.0.0.1", listener.local_addr().port(), &client_config).unwrap(),
+        Client::connect_with(("127.0.0.1", listener.local_addr().port()), &client_config).unwrap(),
     );
     let caller = callers.recv_timeout(WAIT).unwrap();
 
@@ -182,7 +182,7 @@ fn round(
             // Every writer may finish first (then the channel disconnects): close anyway.
             let _ = close_now.recv_timeout(WAIT);
             closing.store(true, SeqCst);
-            caller.close();
+            let _ = caller.close();
         });
     }
 
@@ -328,7 +328,7 @@ fn patient() -> ClientConfig {
 fn eight_writers_one_caller_echo_and_a_close_plain() {
     let mut problems = Vec::new();
     for close_after in [1, 60, 400, 1200] {
-        problems.extend(round(loopback(), patient(), close_after));
+        problems.extend(round(listener_config(), patient(), close_after));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
@@ -339,7 +339,7 @@ fn eight_writers_one_caller_echo_and_a_close_small_write_queue() {
     let mut problems = Vec::new();
     for close_after in [100, 800] {
         problems.extend(round(
-            loopback().write_queue_bytes(64 * 1024),
+            listener_config().write_queue_bytes(64 * 1024),
             patient(),
             close_after,
         ));
@@ -357,7 +357,7 @@ fn eight_writers_one_caller_echo_and_a_close_tls() {
     let mut problems = Vec::new();
     for close_after in [60, 800] {
         problems.extend(round(
-            loopback().secure_socket(server.clone()),
+            listener_config().secure_socket(server.clone()),
             client.clone(),
             close_after,
         ));

@@ -3,24 +3,19 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use common::*;
-use synctcp::{Caller, Client, ConnectionService, Error, ErrorKind, Listener};
+use synctcp::{Caller, Client, ConnectionService, Error, ErrorKind, Listener, Reply};
 
 /// Answers every piece with a fixed greeting and the caller's id.
 struct Greeter(&'static str);
 
 impl ConnectionService for Greeter {
-    fn on_bytes<'a>(
-        &mut self,
-        caller: &Caller,
-        _: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
-        Ok(Some(Cow::Owned(
+    fn on_bytes(&mut self, caller: &Caller, _: &[u8]) -> Result<Reply, Error> {
+        Ok(Reply::Bytes(
             format!("{} {}", self.0, caller.id()).into_bytes(),
-        )))
+        ))
     }
 }
 
@@ -29,7 +24,7 @@ impl ConnectionService for Greeter {
 const OWN_ADDRESS: &str = "127.0.0.2";
 
 fn ask(port: u16) -> String {
-    let client = Client::connect_with(OWN_ADDRESS, port, &client_config()).unwrap();
+    let client = Client::connect_with((OWN_ADDRESS, port), &client_config()).unwrap();
     client.write_bytes(b"?").unwrap();
     let reply = String::from_utf8(client.read_bytes().unwrap()).unwrap();
     client.close().unwrap();
@@ -40,10 +35,9 @@ fn ask(port: u16) -> String {
 fn stop_detach_attach_and_start_again_on_the_same_port() {
     // Ballerina: gracefulStop, detach the "Hello" service, attach a "Hi" service, start
     // again on the same port: the reply changes; the caller id is set.
-    let config = loopback().local_host(OWN_ADDRESS);
-    let mut listener = Listener::bind_with(0, &config).unwrap();
+    let mut listener = Listener::bind_with((OWN_ADDRESS, 0), &listener_config()).unwrap();
     let port = listener.local_addr().port();
-    listener.attach(|_: &Caller| Ok(Greeter("Hello"))).unwrap();
+    listener.attach(|_| Ok(Greeter("Hello"))).unwrap();
     listener.start().unwrap();
     let first = ask(port);
     assert!(first.starts_with("Hello "), "{first}");
@@ -51,7 +45,7 @@ fn stop_detach_attach_and_start_again_on_the_same_port() {
     listener.graceful_stop(Duration::from_secs(5)).unwrap();
     assert!(!listener.is_running());
     listener.detach().unwrap();
-    listener.attach(|_: &Caller| Ok(Greeter("Hi"))).unwrap();
+    listener.attach(|_| Ok(Greeter("Hi"))).unwrap();
     listener.start().unwrap();
     assert_eq!(listener.local_addr().port(), port);
     let second = ask(port);
@@ -65,7 +59,7 @@ fn stop_detach_attach_and_start_again_on_the_same_port() {
 
 #[test]
 fn lifecycle_misuse_is_a_clear_error() {
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
     let err = listener.start().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
     assert!(err.to_string().contains("no service is attached"), "{err}");
@@ -74,8 +68,8 @@ fn lifecycle_misuse_is_a_clear_error() {
         ErrorKind::InvalidConfig
     );
 
-    listener.attach(|_: &Caller| Ok(Echo)).unwrap();
-    let err = listener.attach(|_: &Caller| Ok(Echo)).unwrap_err();
+    listener.attach(|_| Ok(Echo)).unwrap();
+    let err = listener.attach(|_| Ok(Echo)).unwrap_err();
     assert!(err.to_string().contains("attached already"), "{err}");
     listener.start().unwrap();
     assert!(listener
@@ -97,7 +91,7 @@ fn lifecycle_misuse_is_a_clear_error() {
 fn binding_a_taken_port_is_address_in_use() {
     let listener = echo_listener();
     let port = listener.local_addr().port();
-    let err = Listener::bind_with(port, &loopback()).unwrap_err();
+    let err = Listener::bind_with(("127.0.0.1", port), &listener_config()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AddressInUse);
     assert_eq!(
         err.to_string(),
@@ -107,16 +101,18 @@ fn binding_a_taken_port_is_address_in_use() {
 
 #[test]
 fn graceful_stop_refuses_new_connects_at_once() {
-    let mut listener = echo_listener_with(loopback().local_host("127.0.0.3"));
+    let mut listener = Listener::bind("127.0.0.3:0").unwrap();
+    listener.attach(|_| Ok(Echo)).unwrap();
+    listener.start().unwrap();
     let port = listener.local_addr().port();
     listener.graceful_stop(Duration::from_secs(5)).unwrap();
-    let err = Client::connect("127.0.0.3", port).unwrap_err();
+    let err = Client::connect(("127.0.0.3", port)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
 }
 
 #[test]
 fn immediate_stop_closes_open_connections_and_runs_on_close() {
-    let (mut listener, events) = probe_listener(loopback());
+    let (listener, events) = probe_listener(listener_config());
     let mut clients: Vec<Client> = (0..3).map(|_| connect(&listener)).collect();
     for _ in 0..3 {
         wait_event(&events, |e| matches!(e, Event::Connect(_)));

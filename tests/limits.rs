@@ -3,13 +3,12 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use synctcp::{Caller, ConnectionService, Error, ErrorKind, Listener};
+use synctcp::{Caller, ConnectionService, Error, ErrorKind, Listener, Reply};
 
 /// Echoes, and counts connections served at once (from on_connect to on_close).
 struct Counted {
@@ -17,8 +16,8 @@ struct Counted {
 }
 
 impl ConnectionService for Counted {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-        Ok(Some(Cow::Borrowed(data)))
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+        Ok(Reply::Echo)
     }
     fn on_close(&mut self, _: &Caller) {
         self.now.fetch_sub(1, Ordering::SeqCst);
@@ -31,10 +30,11 @@ fn never_more_than_max_connections_at_once() {
     let now = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let (connected_tx, connected) = crossbeam_channel::unbounded();
-    let mut listener = Listener::bind_with(0, &loopback().max_connections(K)).unwrap();
+    let mut listener =
+        Listener::bind_with(LOOPBACK, &listener_config().max_connections(K)).unwrap();
     let (n, p) = (Arc::clone(&now), Arc::clone(&peak));
     listener
-        .attach(move |_: &Caller| {
+        .attach(move |_| {
             let current = n.fetch_add(1, Ordering::SeqCst) + 1;
             p.fetch_max(current, Ordering::SeqCst);
             let _ = connected_tx.send(());
@@ -74,9 +74,9 @@ fn never_more_than_max_connections_at_once() {
 #[test]
 fn a_failed_thread_spawn_closes_that_connection_and_the_listener_goes_on() {
     // No system gives a thread a 16 TiB stack: every spawn fails, as when out of memory.
-    let config = loopback().stack_size(1 << 44);
-    let mut listener = Listener::bind_with(0, &config).unwrap();
-    listener.attach(|_: &Caller| Ok(Echo)).unwrap();
+    let config = listener_config().stack_size(1 << 44);
+    let mut listener = Listener::bind_with(LOOPBACK, &config).unwrap();
+    listener.attach(|_| Ok(Echo)).unwrap();
     listener.start().unwrap();
     for _ in 0..3 {
         let client = connect(&listener);

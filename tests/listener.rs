@@ -4,13 +4,12 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
-use synctcp::{Caller, ConnectionService, Error, ErrorKind, Listener};
+use synctcp::{Caller, ConnectionService, Error, ErrorKind, Listener, Reply};
 
 const LOREM: &[u8] =
     b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor inci";
@@ -34,21 +33,21 @@ fn port_zero_binds_a_real_port() {
 struct BigReply;
 
 impl ConnectionService for BigReply {
-    fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
         let mut reply = vec![0u8; 8_000_001];
         for (i, byte) in reply.iter_mut().enumerate() {
             *byte = (i % 251) as u8;
         }
         reply[8_000_000] = 97;
-        Ok(Some(Cow::Owned(reply)))
+        Ok(Reply::Bytes(reply))
     }
 }
 
 #[test]
 fn one_big_reply_arrives_whole() {
     // Ballerina: one 8,000,001-byte write whose last byte is 97; read until all arrived.
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
-    listener.attach(|_: &Caller| Ok(BigReply)).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
+    listener.attach(|_| Ok(BigReply)).unwrap();
     listener.start().unwrap();
     let client = connect(&listener);
     client.write_bytes(b"send it").unwrap();
@@ -64,10 +63,10 @@ fn one_big_reply_arrives_whole() {
 fn closing_in_on_connect_makes_the_client_read_fail_closed() {
     // Ballerina: onConnect closes the caller; the client's readBytes fails.
     let (tx, rx) = mpsc::channel();
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
     listener
-        .attach(move |caller: &Caller| {
-            caller.close();
+        .attach(move |caller| {
+            let _ = caller.close();
             Ok(Recorder(tx.clone()))
         })
         .unwrap();
@@ -83,7 +82,7 @@ fn closing_in_on_connect_makes_the_client_read_fail_closed() {
 struct Recorder(mpsc::Sender<String>);
 
 impl ConnectionService for Recorder {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, _: &Caller, data: &[u8]) -> Result<Reply, Error> {
         let _ = self
             .0
             .send(format!("bytes {}", String::from_utf8_lossy(data)));
@@ -101,10 +100,8 @@ impl ConnectionService for Recorder {
 fn an_error_from_on_bytes_goes_to_on_error_then_closes() {
     // Ballerina only prints it; we report it to on_error and close the connection.
     let (tx, rx) = mpsc::channel();
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
-    listener
-        .attach(move |_: &Caller| Ok(Recorder(tx.clone())))
-        .unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
+    listener.attach(move |_| Ok(Recorder(tx.clone()))).unwrap();
     listener.start().unwrap();
     let client = connect(&listener);
     client.write_bytes(b"hello").unwrap();
@@ -124,9 +121,9 @@ fn an_error_from_on_bytes_goes_to_on_error_then_closes() {
 #[test]
 fn an_error_from_on_connect_refuses_the_connection() {
     let (tx, rx) = mpsc::channel::<String>();
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
     listener
-        .attach(move |caller: &Caller| -> Result<Recorder, Error> {
+        .attach(move |caller| -> Result<Recorder, Error> {
             caller.write_bytes(b"go away\n")?;
             let _ = &tx;
             Err(Error::new(ErrorKind::Other, "not today"))
@@ -144,9 +141,9 @@ fn an_error_from_on_connect_refuses_the_connection() {
 fn no_on_bytes_before_on_connect_returns() {
     let (events_tx, events) = crossbeam_channel::unbounded();
     let (release_tx, release) = crossbeam_channel::bounded::<()>(1);
-    let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
     listener
-        .attach(move |caller: &Caller| {
+        .attach(move |caller| {
             let _ = events_tx.send(Event::Connect(caller.clone()));
             // Hold on_connect until the client's bytes have surely arrived.
             release
@@ -176,19 +173,15 @@ struct Probe2 {
 }
 
 impl ConnectionService for Probe2 {
-    fn on_bytes<'a>(
-        &mut self,
-        caller: &Caller,
-        data: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, caller: &Caller, data: &[u8]) -> Result<Reply, Error> {
         let _ = self.events.send(Event::Bytes(caller.id(), data.to_vec()));
-        Ok(None)
+        Ok(Reply::None)
     }
 }
 
 #[test]
 fn caller_reports_addresses_and_unique_ids() {
-    let (listener, rx) = caller_listener(loopback());
+    let (listener, rx) = caller_listener(listener_config());
     let a = connect(&listener);
     let b = connect(&listener);
     let ca = rx.recv_timeout(WAIT).unwrap();
@@ -209,8 +202,8 @@ fn caller_reports_addresses_and_unique_ids() {
 fn on_close_runs_exactly_once_per_accepted_connection() {
     // Each connection is ended a different way; each must get exactly one on_close.
     // (A short drain: these clients never close, so each drain runs to its end.)
-    let (mut listener, events) =
-        probe_listener(loopback().drain_timeout(Duration::from_millis(200)));
+    let (listener, events) =
+        probe_listener(listener_config().drain_timeout(Duration::from_millis(200)));
     let mut clients = Vec::new();
     let mut callers = Vec::new();
     for _ in 0..5 {
@@ -230,7 +223,7 @@ fn on_close_runs_exactly_once_per_accepted_connection() {
     second.write_bytes(b"bye").unwrap();
     drop(second);
     let _third = clients.next().unwrap(); // 3: the service side closes through its caller
-    callers[2].close();
+    let _ = callers[2].close();
     let fourth = clients.next().unwrap(); // 4: on_bytes returns an error
     fourth.write_bytes(b"fail").unwrap();
     let _fifth = clients.next().unwrap(); // 5: open until the listener stops

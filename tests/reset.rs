@@ -13,7 +13,7 @@ use synctcp::ErrorKind;
 #[test]
 fn a_reset_mid_transfer_reports_once_and_leaks_nothing() {
     let threads_before = thread_count();
-    let (mut listener, events) = probe_listener(loopback());
+    let (listener, events) = probe_listener(listener_config());
     let mut peer = TcpStream::connect(listener.local_addr()).unwrap();
     let Event::Connect(caller) = next(&events) else {
         panic!("expected a connect")

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use synctcp::framing::{Delimited, LengthPrefixed};
-use synctcp::{Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Listener};
+use synctcp::{Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Listener, Reply};
 
 const MIB: usize = 1 << 20;
 const ALL_SIZES: [usize; 10] = [
@@ -173,7 +173,7 @@ impl Lab {
                             if caller.write_bytes(payload).is_err() {
                                 // Tell the client by closing: it must not wait for bytes
                                 // that will never come.
-                                caller.close();
+                                let _ = caller.close();
                             }
                         });
                     }
@@ -188,11 +188,7 @@ impl Lab {
 }
 
 impl ConnectionService for Lab {
-    fn on_bytes<'a>(
-        &mut self,
-        caller: &Caller,
-        data: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, caller: &Caller, data: &[u8]) -> Result<Reply, Error> {
         let mut replies: Vec<Cow<'static, [u8]>> = Vec::new();
         let mut rest = data;
         while !rest.is_empty() {
@@ -220,18 +216,15 @@ impl ConnectionService for Lab {
             }
         }
         Ok(match replies.len() {
-            0 => None,
-            1 => replies.pop(),
-            _ => Some(Cow::Owned(replies.concat())),
+            0 => Reply::None,
+            _ => Reply::Bytes(replies.concat()),
         })
     }
 }
 
 fn lab_listener(config: synctcp::ListenerConfig) -> Listener {
-    let mut listener = Listener::bind_with(0, &config).expect("bind");
-    listener
-        .attach(|_: &Caller| Ok(Lab::default()))
-        .expect("attach");
+    let mut listener = Listener::bind_with(LOOPBACK, &config).expect("bind");
+    listener.attach(|_| Ok(Lab::default())).expect("attach");
     listener.start().expect("start");
     listener
 }
@@ -297,7 +290,7 @@ impl Rig {
     /// Runs one cell; on failure the client is dropped (its stream is no longer in step).
     fn cell(&mut self, size: usize, path: Path) -> Result<(), String> {
         if self.client.is_none() {
-            let client = Client::connect_with("127.0.0.1", self.port, &self.config)
+            let client = Client::connect_with(("127.0.0.1", self.port), &self.config)
                 .map_err(|e| format!("connect: {e}"))?;
             self.client = Some(client);
         }
@@ -410,7 +403,7 @@ fn assert_no_failures(failures: &[String], cells: usize) {
 
 #[test]
 fn size_matrix_plain_tcp() {
-    let listener = lab_listener(loopback());
+    let listener = lab_listener(listener_config());
     let mut rig = Rig::new("plain TCP", &listener, ClientConfig::new());
     let failures = rig.matrix(&ALL_SIZES, &ALL_PATHS);
     assert_no_failures(&failures, ALL_SIZES.len() * ALL_PATHS.len());
@@ -430,7 +423,7 @@ fn size_matrix_plain_tcp_with_tiny_and_huge_read_buffers() {
         (100, &SMALL_SIZES[..]),
         (4 * MIB, &ALL_SIZES[..]),
     ] {
-        let listener = lab_listener(loopback().read_buffer_size(read_buffer));
+        let listener = lab_listener(listener_config().read_buffer_size(read_buffer));
         let name = format!("plain TCP, read_buffer_size {read_buffer}");
         let mut rig = Rig::new(name, &listener, ClientConfig::new());
         failures.extend(rig.matrix(sizes, &ALL_PATHS));
@@ -443,12 +436,11 @@ fn size_matrix_plain_tcp_with_tiny_and_huge_read_buffers() {
 /// the client until all of it arrived.
 fn big_data(listener_config: synctcp::ListenerConfig, client_config: ClientConfig) {
     const LEN: usize = 8_000_001;
-    let mut listener = Listener::bind_with(0, &listener_config).unwrap();
-    listener.attach(|_: &Caller| Ok(BigData)).unwrap();
+    let mut listener = Listener::bind_with(LOOPBACK, &listener_config).unwrap();
+    listener.attach(|_| Ok(BigData)).unwrap();
     listener.start().unwrap();
     let client = Client::connect_with(
-        "127.0.0.1",
-        listener.local_addr().port(),
+        listener.local_addr(),
         &client_config.timeout(Some(CELL_TIMEOUT)),
     )
     .unwrap();
@@ -477,16 +469,16 @@ fn big_data(listener_config: synctcp::ListenerConfig, client_config: ClientConfi
 struct BigData;
 
 impl ConnectionService for BigData {
-    fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
         let mut reply = pattern()[..8_000_000].to_vec();
         reply.push(97);
-        Ok(Some(Cow::Owned(reply)))
+        Ok(Reply::Bytes(reply))
     }
 }
 
 #[test]
 fn big_data_reply_of_8_000_001_bytes_plain() {
-    big_data(loopback(), ClientConfig::new());
+    big_data(listener_config(), ClientConfig::new());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -510,7 +502,7 @@ mod tls {
 
     fn tls_matrix(version: &str) {
         let pki = Pki::new();
-        let listener = lab_listener(loopback().secure_socket(server_tls(&pki)));
+        let listener = lab_listener(listener_config().secure_socket(server_tls(&pki)));
         let mut rig = Rig::new(version, &listener, client_config(&pki, version));
         let failures = rig.matrix(&ALL_SIZES, &ALL_PATHS);
         assert_no_failures(&failures, ALL_SIZES.len() * ALL_PATHS.len());
@@ -536,7 +528,7 @@ mod tls {
             (100, &SMALL_SIZES[..]),
             (4 * MIB, &ALL_SIZES[..]),
         ] {
-            let config = loopback()
+            let config = listener_config()
                 .read_buffer_size(read_buffer)
                 .secure_socket(server_tls(&pki));
             let listener = lab_listener(config);
@@ -552,7 +544,7 @@ mod tls {
     fn big_data_reply_of_8_000_001_bytes_tls() {
         let pki = Pki::new();
         big_data(
-            loopback().secure_socket(server_tls(&pki)),
+            listener_config().secure_socket(server_tls(&pki)),
             client_config(&pki, "TLSv1.3"),
         );
     }
@@ -561,10 +553,9 @@ mod tls {
     #[test]
     fn tls_client_write_bytes_of_65_537_bytes() {
         let pki = Pki::new();
-        let (listener, events) = probe_listener(loopback().secure_socket(server_tls(&pki)));
+        let (listener, events) = probe_listener(listener_config().secure_socket(server_tls(&pki)));
         let client = Client::connect_with(
-            "127.0.0.1",
-            listener.local_addr().port(),
+            ("localhost", listener.local_addr().port()),
             &client_config(&pki, "TLSv1.3").timeout(Some(CELL_TIMEOUT)),
         )
         .unwrap();
@@ -592,7 +583,7 @@ mod tls {
     #[test]
     fn tls_server_writes_of_100_000_bytes() {
         let pki = Pki::new();
-        let listener = lab_listener(loopback().secure_socket(server_tls(&pki)));
+        let listener = lab_listener(listener_config().secure_socket(server_tls(&pki)));
         let mut rig = Rig::new("TLSv1.3", &listener, client_config(&pki, "TLSv1.3"));
         let failures = rig.matrix(
             &[100_000],

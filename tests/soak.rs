@@ -83,7 +83,7 @@ fn two_hundred_clients_get_every_byte_back_and_nothing_leaks() {
     let threads_before = thread_count();
     let fds_before = fd_count();
     let started = Instant::now();
-    let mut listener = echo_listener();
+    let listener = echo_listener();
     let addr = listener.local_addr();
 
     let clients: Vec<_> = (0..CLIENTS as u64)

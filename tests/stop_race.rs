@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::borrow::Cow;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{mpsc, Arc};
@@ -19,7 +18,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use synctcp::{Caller, ConnectionService, Error, Listener};
+use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
 
 /// Shared by the service and the test.
 #[derive(Default)]
@@ -32,11 +31,11 @@ struct Watch {
 struct Quiet(Arc<Watch>);
 
 impl ConnectionService for Quiet {
-    fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
         if self.0.stopped.load(SeqCst) {
             self.0.late_bytes.fetch_add(1, SeqCst);
         }
-        Ok(None)
+        Ok(Reply::None)
     }
 }
 
@@ -78,12 +77,12 @@ fn race(how: Stop, iterations: usize) -> Vec<String> {
         let watch = Arc::new(Watch::default());
         let (gone_tx, gone) = mpsc::channel();
         let (first_tx, first) = mpsc::channel();
-        let mut listener = Listener::bind_with(0, &loopback()).unwrap();
+        let mut listener = Listener::bind_with(LOOPBACK, &listener_config()).unwrap();
         {
             let watch = Arc::clone(&watch);
             let gone = Gone(gone_tx);
             listener
-                .attach(move |_: &Caller| {
+                .attach(move |_| {
                     let _ = &gone;
                     if watch.stopped.load(SeqCst) {
                         watch.late_connects.fetch_add(1, SeqCst);

@@ -7,7 +7,6 @@ mod common;
 #[path = "common/pki.rs"]
 mod pki;
 
-use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::mpsc;
@@ -18,7 +17,7 @@ use common::*;
 use pki::Pki;
 use synctcp::{
     Caller, Client, ClientSecureSocket, ConnectionService, Error, ErrorKind, Listener,
-    ListenerSecureSocket,
+    ListenerSecureSocket, Reply,
 };
 
 fn server_tls(pki: &Pki) -> ListenerSecureSocket {
@@ -30,17 +29,17 @@ fn client_tls(pki: &Pki) -> ClientSecureSocket {
 }
 
 fn tls_echo(secure: ListenerSecureSocket) -> (Listener, mpsc::Receiver<Caller>) {
-    caller_listener(loopback().secure_socket(secure))
+    caller_listener(listener_config().secure_socket(secure))
 }
 
 fn tls_connect(port: u16, secure: ClientSecureSocket) -> synctcp::Result<Client> {
-    Client::connect_with("localhost", port, &client_config().secure_socket(secure))
+    Client::connect_with(("localhost", port), &client_config().secure_socket(secure))
 }
 
 #[test]
 fn secure_echo() {
     let pki = Pki::new();
-    let (mut listener, callers) = tls_echo(server_tls(&pki));
+    let (listener, callers) = tls_echo(server_tls(&pki));
     let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
     let message = b"Hello Ballerina Echo from a secure client";
     client.write_bytes(message).unwrap();
@@ -130,8 +129,8 @@ fn no_ciphers_configured_works_and_named_ones_are_used() {
 fn unsupported_versions_and_ciphers_are_clear_config_errors() {
     let pki = Pki::new();
     for version in ["SSLv3", "TLSv1.1"] {
-        let config = loopback().secure_socket(server_tls(&pki).protocol_versions([version]));
-        let err = Listener::bind_with(0, &config).unwrap_err();
+        let config = listener_config().secure_socket(server_tls(&pki).protocol_versions([version]));
+        let err = Listener::bind_with(LOOPBACK, &config).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidConfig);
         assert!(
             err.to_string().contains("supported: TLSv1.2, TLSv1.3"),
@@ -140,8 +139,9 @@ fn unsupported_versions_and_ciphers_are_clear_config_errors() {
         let err = tls_connect(1, client_tls(&pki).protocol_versions([version])).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
     }
-    let config = loopback().secure_socket(server_tls(&pki).ciphers(["TLS_RSA_WITH_RC4_128_MD5"]));
-    let err = Listener::bind_with(0, &config).unwrap_err();
+    let config =
+        listener_config().secure_socket(server_tls(&pki).ciphers(["TLS_RSA_WITH_RC4_128_MD5"]));
+    let err = Listener::bind_with(LOOPBACK, &config).unwrap_err();
     assert!(
         err.to_string()
             .contains("unsupported cipher suite \"TLS_RSA_WITH_RC4_128_MD5\""),
@@ -167,7 +167,7 @@ fn enable_false_talks_plain_tcp() {
 fn empty_or_invalid_paths_fail_with_clear_messages() {
     let pki = Pki::new();
     let bind = |secure: ListenerSecureSocket| {
-        Listener::bind_with(0, &loopback().secure_socket(secure))
+        Listener::bind_with(LOOPBACK, &listener_config().secure_socket(secure))
             .unwrap_err()
             .to_string()
     };
@@ -221,7 +221,7 @@ fn empty_or_invalid_paths_fail_with_clear_messages() {
 fn a_listener_with_a_key_that_does_not_match_fails_to_start() {
     let pki = Pki::new();
     let secure = ListenerSecureSocket::new(pki.path("server.pem"), pki.path("client.key"));
-    let err = Listener::bind_with(0, &loopback().secure_socket(secure)).unwrap_err();
+    let err = Listener::bind_with(LOOPBACK, &listener_config().secure_socket(secure)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig);
     assert!(
         err.to_string()
@@ -345,12 +345,12 @@ struct Duplex {
 const TOTAL: usize = 16 << 20;
 
 impl ConnectionService for Duplex {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, _: &Caller, data: &[u8]) -> Result<Reply, Error> {
         self.received += data.len();
         if self.received == TOTAL {
             let _ = self.done.send(self.received);
         }
-        Ok(None)
+        Ok(Reply::None)
     }
 }
 
@@ -360,10 +360,10 @@ fn both_sides_stream_16_mib_at_each_other_at_once() {
     let pki = Pki::new();
     let (done_tx, done) = mpsc::channel();
     let (wrote_tx, wrote) = mpsc::channel();
-    let config = loopback().secure_socket(server_tls(&pki));
-    let mut listener = Listener::bind_with(0, &config).unwrap();
+    let config = listener_config().secure_socket(server_tls(&pki));
+    let mut listener = Listener::bind_with(LOOPBACK, &config).unwrap();
     listener
-        .attach(move |caller: &Caller| {
+        .attach(move |caller| {
             let caller = caller.clone();
             let wrote = wrote_tx.clone();
             thread::spawn(move || {
@@ -388,7 +388,7 @@ fn both_sides_stream_16_mib_at_each_other_at_once() {
     // The client streams too: one thread writes while another reads.
     let config = client_config().secure_socket(client_tls(&pki));
     let client = std::sync::Arc::new(
-        Client::connect_with("localhost", listener.local_addr().port(), &config).unwrap(),
+        Client::connect_with(("localhost", listener.local_addr().port()), &config).unwrap(),
     );
     let sending = {
         let client = std::sync::Arc::clone(&client);
@@ -417,7 +417,7 @@ fn both_sides_stream_16_mib_at_each_other_at_once() {
 fn a_stream_cut_without_close_notify_is_an_error() {
     let pki = Pki::new();
     // Server side cut: an immediate stop closes without close_notify.
-    let (mut listener, callers) = tls_echo(server_tls(&pki));
+    let (listener, callers) = tls_echo(server_tls(&pki));
     let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
     client.write_bytes(b"x").unwrap();
     assert_eq!(client.read_bytes_exact(1).unwrap(), b"x");
@@ -428,11 +428,12 @@ fn a_stream_cut_without_close_notify_is_an_error() {
     assert!(err.to_string().contains("close_notify"), "{err}");
 
     // A clean close is not an error: after close_notify, reads end with Closed.
-    let mut listener = Listener::bind_with(0, &loopback().secure_socket(server_tls(&pki))).unwrap();
+    let mut listener =
+        Listener::bind_with(LOOPBACK, &listener_config().secure_socket(server_tls(&pki))).unwrap();
     listener
-        .attach(|caller: &Caller| {
+        .attach(|caller| {
             caller.write_bytes(b"bye")?;
-            caller.close();
+            let _ = caller.close();
             Ok(Echo)
         })
         .unwrap();
@@ -446,7 +447,7 @@ fn a_stream_cut_without_close_notify_is_an_error() {
 #[test]
 fn a_client_that_cuts_the_stream_gets_on_error() {
     let pki = Pki::new();
-    let (mut listener, events) = probe_listener(loopback().secure_socket(server_tls(&pki)));
+    let (listener, events) = probe_listener(listener_config().secure_socket(server_tls(&pki)));
     // A raw rustls client that drops its socket without close_notify.
     let tls_config = rustls_client_config(&pki);
     let mut sock = TcpStream::connect(listener.local_addr()).unwrap();
@@ -500,7 +501,7 @@ fn sessions_resume_with_a_shared_configuration_and_expire() {
         (0..3)
             .map(|_| {
                 let client =
-                    Client::connect_with("localhost", listener.local_addr().port(), &config)
+                    Client::connect_with(("localhost", listener.local_addr().port()), &config)
                         .unwrap();
                 client.write_bytes(b"r").unwrap();
                 // Reading the echo also reads the session tickets sent before it.

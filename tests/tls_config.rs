@@ -23,7 +23,7 @@ fn cipher_suites_that_do_not_suit_the_key_are_refused_at_bind() {
     let secure = server_tls(&pki)
         .protocol_versions(["TLSv1.2"])
         .ciphers(["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]);
-    match Listener::bind_with(0, &loopback().secure_socket(secure)) {
+    match Listener::bind_with(LOOPBACK, &listener_config().secure_socket(secure)) {
         Err(err) => assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}"),
         Ok(mut listener) => {
             // Show what a user would meet instead.
@@ -32,9 +32,10 @@ fn cipher_suites_that_do_not_suit_the_key_are_refused_at_bind() {
             let config = ClientConfig::new()
                 .timeout(Some(WAIT))
                 .secure_socket(ClientSecureSocket::new(pki.path("ca.pem")));
-            let outcome = Client::connect_with("127.0.0.1", listener.local_addr().port(), &config)
-                .map(|_| "the handshake succeeded".to_string())
-                .unwrap_or_else(|e| format!("every handshake fails: {e}"));
+            let outcome =
+                Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config)
+                    .map(|_| "the handshake succeeded".to_string())
+                    .unwrap_or_else(|e| format!("every handshake fails: {e}"));
             panic!(
                 "an ECDSA key with only TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 (TLS 1.2) was \
                  accepted by bind_with; {outcome}"
@@ -50,11 +51,12 @@ fn a_suite_that_suits_the_key_binds_and_serves() {
     let secure = server_tls(&pki)
         .protocol_versions(["TLSv1.2"])
         .ciphers(["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]);
-    let listener = echo_listener_with(loopback().secure_socket(secure));
+    let listener = echo_listener_with(listener_config().secure_socket(secure));
     let config = ClientConfig::new()
         .timeout(Some(WAIT))
         .secure_socket(ClientSecureSocket::new(pki.path("ca.pem")));
-    let client = Client::connect_with("127.0.0.1", listener.local_addr().port(), &config).unwrap();
+    let client =
+        Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config).unwrap();
     let tls = client.tls().unwrap();
     assert_eq!(tls.protocol_version(), "TLSv1.2");
     assert_eq!(

@@ -2,11 +2,10 @@
 //! its memory and threads can be read from `/proc`. They do the same work: 64 KiB reads,
 //! `TCP_NODELAY` on, loopback only, write back what was read.
 
-use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
-use synctcp::{Caller, ConnectionService, Error, Listener, ListenerConfig};
+use synctcp::{Caller, ConnectionService, Error, Listener, ListenerConfig, Reply};
 
 pub(crate) const BUFFER: usize = 64 * 1024;
 
@@ -51,20 +50,19 @@ fn serve_std() {
 struct Echo;
 
 impl ConnectionService for Echo {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-        Ok(Some(Cow::Borrowed(data)))
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+        Ok(Reply::Echo)
     }
 }
 
 fn serve_synctcp() {
     let config = ListenerConfig::new()
-        .local_host("127.0.0.1")
         .max_connections(50_000)
         .read_buffer_size(BUFFER)
         .nodelay(true);
-    let listener = Listener::bind_with(0, &config).unwrap();
+    let listener = Listener::bind_with("127.0.0.1:0", &config).unwrap();
     announce(listener.local_addr().port());
-    listener.serve(|_: &Caller| Ok(Echo)).unwrap();
+    listener.serve(|_| Ok(Echo)).unwrap();
 }
 
 fn serve_tokio() {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::keepalive::Keepalive;
 
 /// Options for [`Client::connect_with`](crate::Client::connect_with), Ballerina's
 /// `ClientConfiguration`.
@@ -22,7 +23,7 @@ use crate::error::{Error, ErrorKind, Result};
 ///     .local_host("127.0.0.1")
 ///     .timeout(Some(Duration::from_secs(5)))
 ///     .write_timeout(Some(Duration::from_secs(5)));
-/// let client = Client::connect_with("127.0.0.1", port, &config)?;
+/// let client = Client::connect_with(("127.0.0.1", port), &config)?;
 /// assert_eq!(client.local_addr().ip().to_string(), "127.0.0.1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -33,6 +34,7 @@ pub struct ClientConfig {
     pub(crate) write_timeout: Option<Duration>,
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) nodelay: bool,
+    pub(crate) keepalive: Option<Keepalive>,
     #[cfg(feature = "tls")]
     pub(crate) secure_socket: Option<crate::tls::ClientSecureSocket>,
 }
@@ -45,6 +47,7 @@ impl Default for ClientConfig {
             write_timeout: Some(Duration::from_secs(300)),
             connect_timeout: Some(Duration::from_secs(30)),
             nodelay: true,
+            keepalive: Some(Keepalive::default()),
             #[cfg(feature = "tls")]
             secure_socket: None,
         }
@@ -53,7 +56,8 @@ impl Default for ClientConfig {
 
 impl ClientConfig {
     /// The defaults: no local interface, 300 s read and write timeouts, 30 s connect
-    /// timeout, `TCP_NODELAY` on.
+    /// timeout, `TCP_NODELAY` on, TCP keepalive after 60 s of silence
+    /// ([`Keepalive::default`]).
     ///
     /// # Examples
     ///
@@ -151,6 +155,25 @@ impl ClientConfig {
     /// ```
     pub fn nodelay(mut self, nodelay: bool) -> ClientConfig {
         self.nodelay = nodelay;
+        self
+    }
+
+    /// TCP keepalive probes on a silent connection, so that a peer that vanished (a
+    /// crashed host, a dropped NAT entry) is noticed; `None` turns them off.
+    ///
+    /// Default: `Some(Keepalive::default())`: probes after 60 s of silence, every 10 s, 6
+    /// retries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use synctcp::{ClientConfig, Keepalive};
+    /// let config = ClientConfig::new().keepalive(Some(Keepalive::new(Duration::from_secs(20))));
+    /// # let _ = config;
+    /// ```
+    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> ClientConfig {
+        self.keepalive = keepalive;
         self
     }
 

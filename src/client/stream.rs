@@ -21,9 +21,9 @@ pub(crate) struct ClientIo {
     stream: TcpStream,
     #[cfg(feature = "tls")]
     tls: Option<std::sync::Mutex<rustls::ClientConnection>>,
-    /// The socket's read and write timeouts between calls.
-    read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
+    /// What the handshake agreed on, on a TLS connection.
+    #[cfg(feature = "tls")]
+    tls_info: Option<crate::tls::TlsInfo>,
 }
 
 /// How much ciphertext one read takes from the socket.
@@ -41,18 +41,16 @@ impl ClientIo {
     ) -> Result<ClientIo> {
         #[cfg(feature = "tls")]
         let tls = match config.secure_socket.as_ref().filter(|s| s.is_enabled()) {
-            Some(secure) => Some(std::sync::Mutex::new(handshake(
-                &stream, host, secure, config, context,
-            )?)),
+            Some(secure) => Some(handshake(&stream, host, secure, config, context)?),
             None => None,
         };
         let _ = (host, context);
         Ok(ClientIo {
             stream,
             #[cfg(feature = "tls")]
-            tls,
-            read_timeout: config.timeout,
-            write_timeout: config.write_timeout,
+            tls_info: tls.as_ref().map(|conn| crate::tls::TlsInfo::of(conn)),
+            #[cfg(feature = "tls")]
+            tls: tls.map(std::sync::Mutex::new),
         })
     }
 
@@ -69,17 +67,24 @@ impl ClientIo {
         buf: &mut [u8],
         scratch: &mut ReadBuf,
         deadline: Option<Instant>,
+        timeout: &mut Option<Duration>,
     ) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            return self.read_tls(tls, buf, scratch, deadline);
+            return self.read_tls(tls, buf, scratch, deadline, timeout);
         }
         let _ = scratch;
-        net::recv_by(&self.stream, buf, deadline, self.read_timeout)
+        net::recv_by(&self.stream, buf, deadline, timeout)
     }
 
-    /// Sends all of `data` before `deadline` (one writer at a time).
-    pub(crate) fn write_all(&self, data: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+    /// Sends all of `data` before `deadline` (one writer at a time). `timeout` tracks the
+    /// socket's send timeout.
+    pub(crate) fn write_all(
+        &self,
+        data: &[u8],
+        deadline: Option<Instant>,
+        timeout: &mut Option<Duration>,
+    ) -> io::Result<()> {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let mut rest = data;
@@ -90,24 +95,28 @@ impl ClientIo {
                     let mut conn = tls.lock().unwrap_or_else(|e| e.into_inner());
                     crate::tls::seal_into(&mut conn, rest, &mut records)?
                 };
-                net::send_all(&self.stream, &records, deadline, self.write_timeout)?;
+                net::send_all(&self.stream, &records, deadline, timeout)?;
                 rest = &rest[taken..];
                 if rest.is_empty() {
                     return Ok(());
                 }
             }
         }
-        net::send_all(&self.stream, data, deadline, self.write_timeout)
+        net::send_all(&self.stream, data, deadline, timeout)
     }
 
     /// Ends our direction: close_notify (TLS), then FIN after everything written. Reading
     /// goes on until the peer ends its direction.
-    pub(crate) fn shutdown_write(&self, deadline: Option<Instant>) -> io::Result<()> {
+    pub(crate) fn shutdown_write(
+        &self,
+        deadline: Option<Instant>,
+        timeout: &mut Option<Duration>,
+    ) -> io::Result<()> {
         #[cfg(feature = "tls")]
         if let Some(records) = self.close_notify() {
-            net::send_all(&self.stream, &records, deadline, self.write_timeout)?;
+            net::send_all(&self.stream, &records, deadline, timeout)?;
         }
-        let _ = deadline;
+        let _ = (deadline, timeout);
         self.stream.shutdown(Shutdown::Write)
     }
 
@@ -133,10 +142,8 @@ impl ClientIo {
 
     /// What the TLS handshake agreed on, on a TLS connection.
     #[cfg(feature = "tls")]
-    pub(crate) fn tls_info(&self) -> Option<crate::tls::TlsInfo> {
-        let tls = self.tls.as_ref()?;
-        let conn = tls.lock().unwrap_or_else(|e| e.into_inner());
-        Some(crate::tls::TlsInfo::of(&conn))
+    pub(crate) fn tls_info(&self) -> Option<&crate::tls::TlsInfo> {
+        self.tls_info.as_ref()
     }
 
     #[cfg(feature = "tls")]
@@ -146,6 +153,7 @@ impl ClientIo {
         buf: &mut [u8],
         cipher: &mut ReadBuf,
         deadline: Option<Instant>,
+        timeout: &mut Option<Duration>,
     ) -> io::Result<usize> {
         use crate::tls::io_error;
         use std::io::Read;
@@ -174,7 +182,7 @@ impl ClientIo {
                 &self.stream,
                 cipher.spare(CIPHERTEXT_CHUNK),
                 deadline,
-                self.read_timeout,
+                timeout,
             )?;
             cipher.commit(n);
             if n == 0 {

@@ -2,11 +2,14 @@
 //! It holds the connection weakly, so a stored caller never keeps a closed socket open.
 
 use std::fmt;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use super::{CloseBy, Connection};
 use crate::error::{Error, ErrorKind, Result};
+use crate::framing::Codec;
 
 /// A cheap, cloneable handle to one accepted connection: its addresses and id, and the
 /// means to write to it and close it from any thread.
@@ -19,24 +22,24 @@ use crate::error::{Error, ErrorKind, Result};
 /// # Examples
 ///
 /// ```
-/// use synctcp::{Caller, Client, ConnectionService, Error, Listener};
-/// use std::borrow::Cow;
+/// use synctcp::{Caller, Client, ConnectionService, Error, Listener, Reply};
+/// use std::io::Write;
 ///
 /// struct Greeter;
 /// impl ConnectionService for Greeter {
-///     fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-///         Ok(None)
+///     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+///         Ok(Reply::None)
 ///     }
 /// }
 ///
-/// let mut listener = Listener::bind(0)?;
-/// listener.attach(|caller: &Caller| {
-///     caller.write_bytes(format!("you are connection {}\n", caller.id()).as_bytes())?;
+/// let mut listener = Listener::bind("127.0.0.1:0")?;
+/// listener.attach(|caller| {
+///     writeln!(&*caller, "you are connection {}", caller.id())?; // a Caller is a writer
 ///     Ok(Greeter)
 /// })?;
 /// listener.start()?;
 ///
-/// let mut client = Client::connect("127.0.0.1", listener.local_addr().port())?;
+/// let client = Client::connect(listener.local_addr())?;
 /// let greeting = client.read_bytes()?;
 /// assert!(greeting.starts_with(b"you are connection "));
 /// listener.graceful_stop(std::time::Duration::from_secs(5))?;
@@ -181,17 +184,35 @@ impl Caller {
         self.local
     }
 
-    /// Writes `data` to the peer, after everything written to it before.
+    /// The peer's address (std's name; [`remote_addr`](Caller::remote_addr) is the same).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use synctcp::Caller;
+    /// fn same(caller: &Caller) -> bool {
+    ///     caller.peer_addr() == caller.remote_addr()
+    /// }
+    /// ```
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Writes `data` to the peer, after everything written to it before, never cut into by
+    /// another write.
     ///
     /// On the connection's own thread (inside its callbacks) this blocks while the peer
     /// is not reading, as a plain socket write would. From any other thread it sends what
-    /// the socket takes at once and queues the rest; it blocks only while the connection's
-    /// write queue is full, up to the listener's write timeout.
+    /// the socket takes at once and queues the rest; it waits only while the connection's
+    /// write queue is full. Either way the whole write is bounded by the listener's
+    /// [`write_timeout`](crate::ListenerConfig::write_timeout). See
+    /// [`try_write_bytes`](Caller::try_write_bytes) for a write that never waits, and
+    /// [`write_bytes_timeout`](Caller::write_bytes_timeout) for another bound.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Closed`] once the connection is closed (or [`close`](Caller::close)
-    /// was called); [`ErrorKind::Timeout`] when the peer stops reading for the write
+    /// was called); [`ErrorKind::Timeout`] when the write is not done within the write
     /// timeout, after which the connection is closed and its service's `on_error` runs.
     ///
     /// # Examples
@@ -206,7 +227,86 @@ impl Caller {
     /// }
     /// ```
     pub fn write_bytes(&self, data: &[u8]) -> Result<()> {
-        self.live("write to")?.write(data)
+        self.live("write to")?.write(data, None, true)
+    }
+
+    /// Writes `data` if that needs no waiting at all: it is sent as far as the socket takes
+    /// it now, and the rest queued — but only if the whole of it fits in the write queue
+    /// now. Otherwise nothing is written, and an [`ErrorKind::WouldBlock`] error says so;
+    /// the connection stays open. A write longer than
+    /// [`write_queue_bytes`](crate::ListenerConfig::write_queue_bytes) never fits.
+    ///
+    /// Never blocks, on any thread: for a broadcaster that must not be held up by one
+    /// slow peer.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::WouldBlock`] as above; otherwise as [`write_bytes`](Caller::write_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use synctcp::{Caller, ErrorKind};
+    /// /// Sends a tick to everyone who keeps up; slow peers miss it.
+    /// fn tick(callers: &[Caller]) {
+    ///     for caller in callers {
+    ///         match caller.try_write_bytes(b"tick\n") {
+    ///             Err(err) if err.kind() == ErrorKind::WouldBlock => {} // skipped
+    ///             _ => {}
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn try_write_bytes(&self, data: &[u8]) -> Result<()> {
+        self.live("write to")?.write(data, None, false)
+    }
+
+    /// [`write_bytes`](Caller::write_bytes), bounded by `timeout` instead of the
+    /// listener's write timeout (and never past the connection's `max_lifetime`).
+    ///
+    /// # Errors
+    ///
+    /// As [`write_bytes`](Caller::write_bytes): [`ErrorKind::Timeout`] when the write is
+    /// not done within `timeout`, after which the connection is closed (part of the
+    /// write may have been sent).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use synctcp::Caller;
+    /// use std::time::Duration;
+    ///
+    /// fn notify(caller: &Caller) -> synctcp::Result<()> {
+    ///     caller.write_bytes_timeout(b"update\n", Duration::from_millis(500))
+    /// }
+    /// ```
+    pub fn write_bytes_timeout(&self, data: &[u8], timeout: Duration) -> Result<()> {
+        self.live("write to")?.write(data, Some(timeout), true)
+    }
+
+    /// Sends `frame`, encoded by `codec`, as one write (see
+    /// [`write_bytes`](Caller::write_bytes)).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidData`] when the codec cannot encode it (too long, or holding the
+    /// delimiter); otherwise as [`write_bytes`](Caller::write_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use synctcp::Caller;
+    /// use synctcp::framing::LengthPrefixed;
+    ///
+    /// fn send_message(caller: &Caller, message: &[u8]) -> synctcp::Result<()> {
+    ///     caller.write_frame(&LengthPrefixed::new(), message)
+    /// }
+    /// ```
+    pub fn write_frame<C: Codec + ?Sized>(&self, codec: &C, frame: &[u8]) -> Result<()> {
+        let bytes = codec
+            .encoded(frame)
+            .map_err(|e| e.in_context(format!("write a frame to {}", self.remote)))?;
+        self.write_bytes(&bytes)
     }
 
     /// A reply made on the connection's behalf inside a callback (`Framed` sends each
@@ -216,26 +316,34 @@ impl Caller {
         self.live("write to")?.reply(data)
     }
 
-    /// Closes the connection: what was written before is still delivered, then the peer
-    /// sees an end of stream, and the service's `on_close` runs. Returns at once; calling
-    /// it again, or on a closed connection, does nothing.
+    /// Closes the connection and returns at once: what was written before is still
+    /// delivered, then the peer sees an end of stream, and the service's `on_close` runs.
+    /// Calling it again, or on a closed connection, does nothing.
     ///
     /// Called inside a callback, the close happens when the callback returns (bytes it
-    /// returns are still sent first).
+    /// returns are still sent first). Called from another thread while the connection
+    /// waits for input, FIN goes out at once (after what is queued), and `on_close` runs
+    /// when the peer answers with its own end of stream — or after the listener's
+    /// `drain_timeout`, when the connection is closed by force.
+    ///
+    /// # Errors
+    ///
+    /// Never fails today; the `Result` matches [`Client::close`](crate::Client::close).
     ///
     /// # Examples
     ///
     /// ```
     /// # use synctcp::Caller;
-    /// fn kick(caller: &Caller) {
+    /// fn kick(caller: &Caller) -> synctcp::Result<()> {
     ///     let _ = caller.write_bytes(b"bye\n");
-    ///     caller.close();
+    ///     caller.close()
     /// }
     /// ```
-    pub fn close(&self) {
+    pub fn close(&self) -> Result<()> {
         if let Some(conn) = self.conn.upgrade() {
             conn.request_close(CloseBy::Caller);
         }
+        Ok(())
     }
 
     /// Whether the connection has closed or is closing.
@@ -274,5 +382,30 @@ impl fmt::Debug for Caller {
             .field("remote", &self.remote)
             .field("local", &self.local)
             .finish()
+    }
+}
+
+/// `write!` and `io::copy` to the peer: each `write` is a whole
+/// [`write_bytes`](Caller::write_bytes).
+impl io::Write for &Caller {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_bytes(buf)?;
+        Ok(buf.len())
+    }
+
+    /// Nothing to do: every write has been handed to the connection's write path (sent,
+    /// or queued to be sent in order) when it returns.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl io::Write for Caller {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

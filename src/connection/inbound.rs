@@ -17,9 +17,11 @@ pub(crate) struct Inbound {
     max: usize,
     /// The last read filled the buffer: grow it before the next one.
     grow: bool,
-    /// TLS: decrypted input.
+    /// TLS: decrypted input, handed out from `plain_at` on, at most `max` bytes a piece.
     #[cfg(feature = "tls")]
     plain: Vec<u8>,
+    #[cfg(feature = "tls")]
+    plain_at: usize,
     /// TLS: input that arrived with the handshake has been collected.
     #[cfg(feature = "tls")]
     primed: bool,
@@ -37,6 +39,8 @@ impl Inbound {
             grow: false,
             #[cfg(feature = "tls")]
             plain: Vec::new(),
+            #[cfg(feature = "tls")]
+            plain_at: 0,
             #[cfg(feature = "tls")]
             primed: false,
             #[cfg(feature = "tls")]
@@ -71,7 +75,10 @@ impl Inbound {
         conn: &Arc<Connection>,
         session: &crate::tls::ServerSession,
     ) -> io::Result<Option<&[u8]>> {
-        self.plain.clear();
+        if self.plain_at == self.plain.len() {
+            self.plain.clear();
+            self.plain_at = 0;
+        }
         if !self.primed {
             // The client may have sent data right behind its last handshake message.
             self.primed = true;
@@ -91,7 +98,11 @@ impl Inbound {
             let opened = session.open(&self.buf[..n], &mut self.plain);
             self.after(conn, opened)?;
         }
-        Ok(Some(&self.plain))
+        // One record holds up to 16 KiB of plaintext: hand it out in pieces of at most
+        // `read_buffer_size`, as a plain read would.
+        let start = self.plain_at;
+        self.plain_at = (start + self.max).min(self.plain.len());
+        Ok(Some(&self.plain[start..self.plain_at]))
     }
 
     /// Sends what the session wants sent (a key update, an alert about bad input) and
@@ -104,7 +115,7 @@ impl Inbound {
     ) -> io::Result<()> {
         let flush = |conn: &Arc<Connection>| {
             if conn.socket().has_pending() {
-                let _ = conn.out.write(&[], true, false);
+                let _ = conn.reply(&[]);
             }
         };
         match opened {

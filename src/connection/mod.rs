@@ -22,6 +22,7 @@ use std::thread::ThreadId;
 
 pub use caller::Caller;
 pub(crate) use outbound::CloseBy;
+use outbound::{Wait, Write};
 pub(crate) use settings::Settings;
 pub(crate) use thread::run;
 
@@ -58,7 +59,7 @@ impl Connection {
             #[cfg(feature = "tls")]
             tls,
             settings.write_timeout,
-            settings.idle_timeout.is_some(),
+            settings.idle_timeout,
         );
         Connection {
             id,
@@ -85,14 +86,36 @@ impl Connection {
         self.owner.get() == Some(&std::thread::current().id())
     }
 
-    /// `Caller::write_bytes`, from any thread.
-    pub(crate) fn write(&self, data: &[u8]) -> Result<()> {
-        self.out.write(data, self.is_owner(), true)
+    /// A `Caller` write, from any thread: waiting up to `timeout` (the listener's
+    /// `write_timeout` with `None`), or not at all with `wait` false.
+    pub(crate) fn write(
+        &self,
+        data: &[u8],
+        timeout: Option<std::time::Duration>,
+        wait: bool,
+    ) -> Result<()> {
+        let wait = match (wait, timeout) {
+            (false, _) => Wait::Never,
+            (true, None) => Wait::WriteTimeout,
+            (true, Some(timeout)) => Wait::Timeout(timeout),
+        };
+        let how = Write {
+            owner: self.is_owner(),
+            by_caller: true,
+            wait,
+        };
+        self.out.write(data, how)
     }
 
-    /// A reply from the connection's own callbacks: not refused after `Caller::close`.
+    /// A reply from the connection's own callbacks (returned from `on_bytes`, or a
+    /// `Framed` reply): not refused after `Caller::close` inside that callback.
     pub(crate) fn reply(&self, data: &[u8]) -> Result<()> {
-        self.out.write(data, self.is_owner(), false)
+        let how = Write {
+            owner: self.is_owner(),
+            by_caller: false,
+            wait: Wait::WriteTimeout,
+        };
+        self.out.write(data, how)
     }
 
     /// Asks for an orderly close from any thread; see `Outbound::request_close`.

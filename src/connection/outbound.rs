@@ -49,6 +49,28 @@ pub(crate) enum CloseBy {
     Stop,
 }
 
+/// Who writes, and how long the write may wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Write {
+    /// On the connection thread, which may block on the socket itself.
+    pub(crate) owner: bool,
+    /// A `Caller` write, refused once `Caller::close` was called (a reply returned from
+    /// the callback that called it still goes out).
+    pub(crate) by_caller: bool,
+    pub(crate) wait: Wait,
+}
+
+/// How long a write may wait for its turn, for room in the queue and for the socket.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// The listener's `write_timeout`.
+    WriteTimeout,
+    /// This long.
+    Timeout(Duration),
+    /// Not at all: refused (`WouldBlock`) unless it is sure to fit now.
+    Never,
+}
+
 /// Where a connection is in its life. Only this file changes it.
 #[derive(Debug)]
 enum Stage {
@@ -262,7 +284,7 @@ impl Outbound {
     ///
     /// `Timeout` when the queue did not drain in time; the caller then aborts.
     pub(crate) fn finish(&self) -> Result<()> {
-        let deadline = self.deadline();
+        let deadline = self.deadline(self.settings.write_timeout);
         let mut st = self.lock();
         // Whoever was to send FIN, the connection thread does it now: it is here anyway.
         match st.stage {
@@ -356,29 +378,30 @@ impl Outbound {
     // ---- any thread's moves ----
 
     /// Writes `data` to the peer after everything written before it, never interleaved
-    /// with another write. `owner`: called on the connection thread, which may block on the
-    /// socket; other threads never do, they wait only for an earlier write to finish
-    /// queuing and for room in the queue. `by_caller`: a `Caller::write_bytes`, refused
-    /// once `Caller::close` was called (a reply returned from the callback that called it
-    /// still goes out). An empty `data` sends only what the TLS session has waiting.
-    pub(crate) fn write(self: &Arc<Self>, data: &[u8], owner: bool, by_caller: bool) -> Result<()> {
+    /// with another write. `how` says who writes and how long the write may wait (see
+    /// [`Write`]). An empty `data` sends only what the TLS session has waiting.
+    pub(crate) fn write(self: &Arc<Self>, data: &[u8], how: Write) -> Result<()> {
         if data.is_empty() && !self.socket.has_pending() {
             return Ok(());
         }
-        let deadline = self.deadline();
+        let deadline = match how.wait {
+            Wait::Never => return self.try_write(data, how.by_caller),
+            Wait::WriteTimeout => self.deadline(self.settings.write_timeout),
+            Wait::Timeout(timeout) => self.deadline(Some(timeout)),
+        };
         let mut st = self.lock();
         while st.appending {
-            self.admit(&st, by_caller)?;
+            self.admit(&st, how.by_caller)?;
             if deadline.passed() {
                 return Err(self.timeout(deadline, "an earlier write was still being queued"));
             }
             st = self.wait(st, deadline.at);
         }
-        self.admit(&st, by_caller)?;
+        self.admit(&st, how.by_caller)?;
         if !st.is_idle() {
-            return self.append(st, Vec::new(), data, deadline);
+            return self.append(st, Vec::new(), data, deadline, true);
         }
-        if owner {
+        if how.owner {
             st.on_socket = OnSocket::Owner;
             drop(st);
             let sent = self.socket.send(data, deadline.at);
@@ -390,7 +413,37 @@ impl Outbound {
         // Never blocks, so it is done under the lock.
         match self.socket.send_now(data) {
             Ok((used, sealed)) if used == data.len() && sealed.is_empty() => Ok(()),
-            Ok((used, sealed)) => self.append(st, sealed, &data[used..], deadline),
+            Ok((used, sealed)) => self.append(st, sealed, &data[used..], deadline, true),
+            Err(e) => Err(self.fail(st, Error::io(self.context(), e))),
+        }
+    }
+
+    /// A write that never waits: what the socket takes now, the rest queued — only if
+    /// the whole of `data` is sure to fit, so nothing is ever partly written.
+    fn try_write(self: &Arc<Self>, data: &[u8], by_caller: bool) -> Result<()> {
+        let st = self.lock();
+        self.admit(&st, by_caller)?;
+        let room = self.settings.write_queue_bytes.saturating_sub(st.queued);
+        if st.appending || data.len() > room {
+            return Err(Error::with(
+                ErrorKind::WouldBlock,
+                self.context(),
+                format!(
+                    "the write queue has room for {room} of {} bytes now",
+                    data.len()
+                ),
+            ));
+        }
+        // It fits (TLS records, a few bytes longer than their plaintext, may overrun the
+        // bound by as much): queued without waiting for room. Its sends have the usual
+        // deadline.
+        let deadline = self.deadline(self.settings.write_timeout);
+        if !st.is_idle() {
+            return self.append(st, Vec::new(), data, deadline, false);
+        }
+        match self.socket.send_now(data) {
+            Ok((used, sealed)) if used == data.len() && sealed.is_empty() => Ok(()),
+            Ok((used, sealed)) => self.append(st, sealed, &data[used..], deadline, false),
             Err(e) => Err(self.fail(st, Error::io(self.context(), e))),
         }
     }
@@ -423,12 +476,15 @@ impl Outbound {
     /// Queues `sealed` (records already made), then `data` in pieces, waiting for room up
     /// to the deadline; nobody else queues meanwhile. Part of a write queued and the rest
     /// timed out leaves the stream broken, so a timeout here fails the connection.
+    /// `wait_for_room`: `false` when the caller made sure it fits, to queue it all at
+    /// once.
     fn append(
         self: &Arc<Self>,
         mut st: MutexGuard<'_, State>,
         sealed: Vec<u8>,
         data: &[u8],
         deadline: Deadline,
+        wait_for_room: bool,
     ) -> Result<()> {
         st.appending = true;
         let limit = self.settings.write_queue_bytes.max(1);
@@ -441,7 +497,7 @@ impl Outbound {
         for piece in first.into_iter().chain(rest) {
             let len = piece.len();
             // An empty queue always takes a piece, so a bound below CHUNK cannot wedge.
-            while st.queued > 0 && st.queued + len > limit {
+            while wait_for_room && st.queued > 0 && st.queued + len > limit {
                 if let Some(err) = self.aborted(&st) {
                     return Err(self.end_append(st, err));
                 }
@@ -523,7 +579,7 @@ impl Outbound {
             if let Ok(jobs) = self.writer(&mut st) {
                 st.queued += last.len() - sent;
                 let piece = Piece::Wire(last[sent..].to_vec());
-                let deadline = self.deadline();
+                let deadline = self.deadline(self.settings.write_timeout);
                 let _ = jobs.send(Job::Data { piece, deadline });
             }
         }
@@ -607,16 +663,22 @@ impl Outbound {
                 continue;
             };
             // FIN is out. The connection thread ends once the peer answers with its own;
-            // if the peer never does, force the close after `watch`.
-            match inbox.recv_timeout(watch) {
-                Ok(Job::Exit) | Err(RecvTimeoutError::Disconnected) => return,
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    log::debug!(
-                        "connection {}: peer did not close within {watch:?} of our FIN; forcing",
-                        self.id
-                    );
-                    self.abort();
+            // if the peer never does, force the close after `watch`. Nothing but `Exit`
+            // can come now (a `Finish` sent with the close may still be in the inbox).
+            let until = Instant::now() + watch;
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                match inbox.recv_timeout(left) {
+                    Ok(Job::Exit) | Err(RecvTimeoutError::Disconnected) => return,
+                    Ok(_) => continue,
+                    Err(RecvTimeoutError::Timeout) => {
+                        log::debug!(
+                            "connection {}: peer did not close within {watch:?} of our FIN; forcing",
+                            self.id
+                        );
+                        self.abort();
+                        break;
+                    }
                 }
             }
         }
@@ -665,16 +727,19 @@ impl Outbound {
         if !st.is_idle() {
             return None;
         }
-        self.send_fin(st, OnSocket::Writer, self.deadline());
+        self.send_fin(
+            st,
+            OnSocket::Writer,
+            self.deadline(self.settings.write_timeout),
+        );
         Some(watch)
     }
 
     // ---- deadlines and errors ----
 
-    /// A new write's deadline: `write_timeout` from now, never past the end of
-    /// `max_lifetime`.
-    fn deadline(&self) -> Deadline {
-        let by_timeout = self.settings.write_timeout.map(|t| Instant::now() + t);
+    /// A new write's deadline: `timeout` from now, never past the end of `max_lifetime`.
+    fn deadline(&self, timeout: Option<Duration>) -> Deadline {
+        let by_timeout = timeout.map(|t| Instant::now() + t);
         let ends = self
             .settings
             .max_lifetime
@@ -716,6 +781,13 @@ impl Outbound {
 
     fn send_error(&self, e: std::io::Error, deadline: Deadline) -> Error {
         if e.kind() == std::io::ErrorKind::TimedOut {
+            if let (false, Some(idle)) = (deadline.passed(), self.settings.idle_timeout) {
+                return Error::with(
+                    ErrorKind::Timeout,
+                    self.context(),
+                    format!("timed out: the peer took no bytes for the idle_timeout of {idle:?}"),
+                );
+            }
             self.timeout(deadline, "the peer did not take the bytes")
         } else {
             Error::io(self.context(), e)

@@ -11,16 +11,19 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::net;
+use crate::timeout::AtomicTimeout;
 
 #[derive(Debug)]
 pub(crate) struct Socket {
     stream: TcpStream,
     #[cfg(feature = "tls")]
     tls: Option<Box<crate::tls::ServerSession>>,
-    /// The send timeout the socket has at rest (the listener's `write_timeout`); a send
-    /// with an earlier deadline lowers it for its own duration.
-    write_timeout: Option<Duration>,
+    /// The socket's send timeout as the last send left it (sends take turns, so only one
+    /// thread at a time reads and changes it).
+    send_timeout: AtomicTimeout,
     born: Instant,
+    /// The listener's `idle_timeout`: a send that moves no byte for this long gives up.
+    idle_timeout: Option<Duration>,
     /// Milliseconds after `born` of the last byte read or written; kept only with an idle
     /// timeout (it costs a clock read).
     last_activity: Option<AtomicU64>,
@@ -31,15 +34,16 @@ impl Socket {
         stream: TcpStream,
         #[cfg(feature = "tls")] tls: Option<crate::tls::ServerSession>,
         write_timeout: Option<Duration>,
-        track_activity: bool,
+        idle_timeout: Option<Duration>,
     ) -> Socket {
         Socket {
             stream,
             #[cfg(feature = "tls")]
             tls: tls.map(Box::new),
-            write_timeout,
+            send_timeout: AtomicTimeout::new(write_timeout),
             born: Instant::now(),
-            last_activity: track_activity.then(|| AtomicU64::new(0)),
+            idle_timeout,
+            last_activity: idle_timeout.map(|_| AtomicU64::new(0)),
         }
     }
 
@@ -69,6 +73,12 @@ impl Socket {
         if let Some(last) = &self.last_activity {
             last.store(self.age_ms(), Relaxed);
         }
+    }
+
+    /// When the connection will have been idle for the idle timeout, if it has one.
+    pub(crate) fn idle_deadline(&self) -> Option<Instant> {
+        let last = self.last_activity.as_ref()?.load(Relaxed);
+        Some(self.born + Duration::from_millis(last) + self.idle_timeout?)
     }
 
     /// Time since the last byte read or written.
@@ -103,15 +113,19 @@ impl Socket {
     }
 
     /// Sends bytes as they are (plain data, or records already sealed), blocking until the
-    /// socket has taken them or `deadline` passes.
+    /// socket has taken them, `deadline` passes, or (with an idle timeout) the peer has
+    /// taken nothing for the idle timeout: each byte taken is traffic.
     pub(crate) fn send_sealed(&self, bytes: &[u8], deadline: Option<Instant>) -> io::Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
-        let sent = net::send_all(&self.stream, bytes, deadline, self.write_timeout);
-        if sent.is_ok() {
-            self.touch();
-        }
+        let until = || match (deadline, self.idle_deadline()) {
+            (Some(d), Some(idle)) => Some(d.min(idle)),
+            (d, idle) => d.or(idle),
+        };
+        let mut timeout = self.send_timeout.get();
+        let sent = net::send_all_until(&self.stream, bytes, &until, &|| self.touch(), &mut timeout);
+        self.send_timeout.set(timeout);
         sent
     }
 

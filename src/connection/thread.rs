@@ -14,6 +14,7 @@ use super::inbound::Inbound;
 use super::Connection;
 use crate::error::{Error, ErrorKind};
 use crate::net;
+use crate::reply::Reply;
 use crate::service::{ConnectionService, DynService};
 
 /// How a connection's serving ended, which decides how it is closed.
@@ -146,14 +147,13 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
             return stopped(conn);
         }
         let outcome = guarded(conn, "on_bytes", || handler.on_bytes(caller, data));
-        let end = match outcome {
-            Ok(Ok(Some(reply))) => match conn.out.write(&reply, true, false) {
-                Ok(()) => None,
-                Err(err) => Some(failed(conn, err, false)),
-            },
-            Ok(Ok(None)) => None,
-            Ok(Err(err)) | Err(err) => Some(failed(conn, err, true)),
+        let written = match outcome {
+            Ok(Ok(Reply::None)) => Ok(()),
+            Ok(Ok(Reply::Echo)) => conn.reply(data),
+            Ok(Ok(Reply::Bytes(bytes))) => conn.reply(&bytes),
+            Ok(Err(err)) | Err(err) => return failed(conn, err, true),
         };
+        let end = written.err().map(|err| failed(conn, err, false));
         if let Some(end) = end {
             return end;
         }

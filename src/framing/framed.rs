@@ -1,11 +1,10 @@
 //! `Framed` and `FrameService`: a connection service that gets whole frames instead of
 //! whatever pieces the network delivered.
 
-use std::borrow::Cow;
-
 use super::{Codec, Decoder};
 use crate::connection::Caller;
 use crate::error::{Error, Result};
+use crate::reply::Reply;
 use crate::service::ConnectionService;
 
 /// A connection service that works in whole frames: Ballerina's `onBytes`, with the message
@@ -18,30 +17,30 @@ use crate::service::ConnectionService;
 ///
 /// ```
 /// use synctcp::framing::{Delimited, FrameService, Framed};
-/// use synctcp::{Caller, Error, Listener};
-/// use std::borrow::Cow;
+/// use synctcp::{Caller, Error, Listener, Reply};
 ///
 /// /// Answers every line with its length.
 /// struct Measure;
 ///
 /// impl FrameService for Measure {
-///     fn on_frame<'a>(&mut self, _: &Caller, line: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-///         Ok(Some(Cow::Owned(line.len().to_string().into_bytes())))
+///     fn on_frame(&mut self, _: &Caller, line: &[u8]) -> Result<Reply, Error> {
+///         Ok(line.len().to_string().into())
 ///     }
 /// }
 ///
-/// let mut listener = Listener::bind(0)?;
-/// listener.attach(|_: &Caller| Ok(Framed::new(Delimited::lines(), Measure)))?;
+/// let mut listener = Listener::bind("127.0.0.1:0")?;
+/// listener.attach(|_| Ok(Framed::new(Delimited::lines(), Measure)))?;
 /// # Ok::<(), synctcp::Error>(())
 /// ```
 pub trait FrameService: 'static {
-    /// Called with each whole frame, in order. Return `Ok(Some(bytes))` to send `bytes`
-    /// back as a frame (encoded by the codec), `Ok(None)` to send nothing.
+    /// Called with each whole frame, in order. What it returns is sent back as a frame
+    /// (encoded by the codec): [`Reply::Echo`] the frame itself, `bytes.into()` new
+    /// bytes, [`Reply::None`] nothing.
     ///
     /// # Errors
     ///
     /// An error goes to [`on_error`](FrameService::on_error), then the connection closes.
-    fn on_frame<'a>(&mut self, caller: &Caller, frame: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>>;
+    fn on_frame(&mut self, caller: &Caller, frame: &[u8]) -> Result<Reply>;
 
     /// Called when the peer has finished sending (end of stream), after the last frame.
     /// The connection is still open for writing; it closes in order when this returns.
@@ -56,9 +55,10 @@ pub trait FrameService: 'static {
     }
 
     /// Called when the connection fails, a frame is malformed or too long included. The
-    /// default logs the error at warn level.
+    /// default logs the error at warn level, or prints it when no logger is installed
+    /// (see [`ConnectionService::on_error`]).
     fn on_error(&mut self, caller: &Caller, err: &Error) {
-        crate::service::log_error(caller, err);
+        crate::service::report_error(caller, err);
     }
 
     /// Called once when the connection has closed. The default does nothing.
@@ -83,21 +83,20 @@ pub trait FrameService: 'static {
 ///
 /// ```
 /// use synctcp::framing::{FrameService, Framed, LengthPrefixed};
-/// use synctcp::{Caller, Client, Error, Listener};
-/// use std::borrow::Cow;
+/// use synctcp::{Caller, Client, Error, Listener, Reply};
 ///
 /// struct Echo;
 /// impl FrameService for Echo {
-///     fn on_frame<'a>(&mut self, _: &Caller, frame: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-///         Ok(Some(Cow::Borrowed(frame)))
+///     fn on_frame(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+///         Ok(Reply::Echo)
 ///     }
 /// }
 ///
-/// let mut listener = Listener::bind(0)?;
-/// listener.attach(|_: &Caller| Ok(Framed::new(LengthPrefixed::new(), Echo)))?;
+/// let mut listener = Listener::bind("127.0.0.1:0")?;
+/// listener.attach(|_| Ok(Framed::new(LengthPrefixed::new(), Echo)))?;
 /// listener.start()?;
 ///
-/// let client = Client::connect("127.0.0.1", listener.local_addr().port())?;
+/// let client = Client::connect(listener.local_addr())?;
 /// let codec = LengthPrefixed::new();
 /// client.write_frame(&codec, b"a whole message")?;
 /// assert_eq!(client.read_frame(&codec)?, b"a whole message");
@@ -116,13 +115,12 @@ impl<C: Codec, S: FrameService> Framed<C, S> {
     ///
     /// ```
     /// use synctcp::framing::{Delimited, FrameService, Framed};
-    /// use synctcp::{Caller, Error};
-    /// use std::borrow::Cow;
+    /// use synctcp::{Caller, Error, Reply};
     ///
     /// struct Shout;
     /// impl FrameService for Shout {
-    ///     fn on_frame<'a>(&mut self, _: &Caller, line: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-    ///         Ok(Some(Cow::Owned(line.to_ascii_uppercase())))
+    ///     fn on_frame(&mut self, _: &Caller, line: &[u8]) -> Result<Reply, Error> {
+    ///         Ok(line.to_ascii_uppercase().into())
     ///     }
     /// }
     /// let service = Framed::new(Delimited::lines(), Shout);
@@ -140,15 +138,17 @@ impl<C: Codec, S: FrameService> Framed<C, S> {
     /// Hands the frame at `body` to the service and sends its reply, if any.
     fn deliver(&mut self, caller: &Caller, body: std::ops::Range<usize>) -> Result<()> {
         let frame = &self.decoder.data()[body];
-        if let Some(reply) = self.service.on_frame(caller, frame)? {
-            caller.reply(&self.decoder.codec().encoded(&reply)?)?;
-        }
-        Ok(())
+        let reply = match self.service.on_frame(caller, frame)? {
+            Reply::None => return Ok(()),
+            Reply::Echo => self.decoder.codec().encoded(frame)?,
+            Reply::Bytes(bytes) => self.decoder.codec().encoded(&bytes)?,
+        };
+        caller.reply(&reply)
     }
 }
 
 impl<C: Codec + 'static, S: FrameService> ConnectionService for Framed<C, S> {
-    fn on_bytes<'a>(&mut self, caller: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>> {
+    fn on_bytes(&mut self, caller: &Caller, data: &[u8]) -> Result<Reply> {
         self.decoder.push(data);
         // After a close asked for in one frame's callback, the frames behind it are input
         // that arrived after the close: not delivered.
@@ -158,7 +158,7 @@ impl<C: Codec + 'static, S: FrameService> ConnectionService for Framed<C, S> {
             };
             self.deliver(caller, body)?;
         }
-        Ok(None)
+        Ok(Reply::None)
     }
 
     fn on_eof(&mut self, caller: &Caller) -> Result<()> {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::live::Live;
 use crate::connection::{self, Connection, Settings};
+use crate::keepalive::Keepalive;
 use crate::net::{self, AcceptFailure};
 use crate::service::DynService;
 
@@ -28,6 +29,7 @@ pub(crate) struct AcceptLoop {
     pub(crate) settings: Settings,
     pub(crate) max_connections: usize,
     pub(crate) nodelay: bool,
+    pub(crate) keepalive: Option<Keepalive>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::ServerTls>,
 }
@@ -70,6 +72,7 @@ impl AcceptLoop {
     /// dropped, which closes it.
     fn admit(&self, stream: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
         stream.set_nodelay(self.nodelay)?;
+        Keepalive::apply(self.keepalive.as_ref(), &stream)?;
         stream.set_write_timeout(self.settings.write_timeout)?;
         // Bound to one address, every connection's local address is that address: spare
         // the system call. A wildcard bind has to ask.

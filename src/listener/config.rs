@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::connection::Settings;
 use crate::error::{Error, ErrorKind, Result};
+use crate::keepalive::Keepalive;
 
 /// Options for [`Listener::bind_with`](crate::Listener::bind_with), Ballerina's
 /// `ListenerConfiguration` plus the limits a server that runs for months needs.
@@ -19,16 +20,14 @@ use crate::error::{Error, ErrorKind, Result};
 /// use std::time::Duration;
 ///
 /// let config = ListenerConfig::new()
-///     .local_host("127.0.0.1")
 ///     .max_connections(500)
 ///     .idle_timeout(Some(Duration::from_secs(60)));
-/// let listener = Listener::bind_with(0, &config)?;
+/// let listener = Listener::bind_with("127.0.0.1:0", &config)?;
 /// assert!(listener.local_addr().ip().is_loopback());
 /// # Ok::<(), synctcp::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ListenerConfig {
-    pub(crate) local_host: Option<String>,
     pub(crate) backlog: u32,
     pub(crate) max_connections: usize,
     pub(crate) idle_timeout: Option<Duration>,
@@ -39,6 +38,7 @@ pub struct ListenerConfig {
     pub(crate) stack_size: usize,
     pub(crate) read_buffer_size: usize,
     pub(crate) nodelay: bool,
+    pub(crate) keepalive: Option<Keepalive>,
     #[cfg(feature = "tls")]
     pub(crate) secure_socket: Option<crate::tls::ListenerSecureSocket>,
 }
@@ -46,7 +46,6 @@ pub struct ListenerConfig {
 impl Default for ListenerConfig {
     fn default() -> ListenerConfig {
         ListenerConfig {
-            local_host: None,
             backlog: 4096,
             max_connections: 10_000,
             idle_timeout: None,
@@ -57,6 +56,7 @@ impl Default for ListenerConfig {
             stack_size: 256 * 1024,
             read_buffer_size: 64 * 1024,
             nodelay: true,
+            keepalive: Some(Keepalive::default()),
             #[cfg(feature = "tls")]
             secure_socket: None,
         }
@@ -68,9 +68,9 @@ impl Default for ListenerConfig {
 const MIN_STACK: usize = 64 * 1024;
 
 impl ListenerConfig {
-    /// The defaults: all interfaces, backlog 4096, at most 10,000 connections, no idle
-    /// timeout or lifetime limit, 60 s write timeout, 1 MiB write queue, 2 s drain, 256 KiB
-    /// thread stacks, 64 KiB largest read, `TCP_NODELAY` on.
+    /// The defaults: backlog 4096, at most 10,000 connections, no idle timeout or lifetime
+    /// limit, 60 s write timeout, 1 MiB write queue, 2 s drain, 256 KiB thread stacks,
+    /// 64 KiB largest read, `TCP_NODELAY` on, TCP keepalive after 60 s of silence.
     ///
     /// # Examples
     ///
@@ -80,24 +80,6 @@ impl ListenerConfig {
     /// ```
     pub fn new() -> ListenerConfig {
         ListenerConfig::default()
-    }
-
-    /// The local interface (host name or IP address) to listen on, as Ballerina's
-    /// `localHost`. `"127.0.0.1"` serves this machine only.
-    ///
-    /// Default: none, all interfaces (IPv6 and IPv4 where the system has IPv6, else IPv4).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let config = synctcp::ListenerConfig::new().local_host("127.0.0.1");
-    /// let listener = synctcp::Listener::bind_with(0, &config)?;
-    /// assert!(listener.local_addr().ip().is_loopback());
-    /// # Ok::<(), synctcp::Error>(())
-    /// ```
-    pub fn local_host(mut self, host: impl Into<String>) -> ListenerConfig {
-        self.local_host = Some(host.into());
-        self
     }
 
     /// How many connections the operating system may hold complete but not yet accepted.
@@ -136,6 +118,10 @@ impl ListenerConfig {
 
     /// Closes a connection that has had no traffic in either direction for this long: its
     /// service's `on_error` gets an [`ErrorKind::Timeout`] error, then `on_close` runs.
+    /// A write counts as traffic while the operating system takes its bytes; a write
+    /// stalled on a peer that stopped reading is closed once the socket has taken nothing
+    /// for this long (on Linux the socket buffers may keep growing for a second or two
+    /// after the peer stopped reading).
     /// A peer that sends one byte just before each deadline is not idle: bound it with
     /// [`max_lifetime`](ListenerConfig::max_lifetime).
     ///
@@ -279,6 +265,26 @@ impl ListenerConfig {
     /// ```
     pub fn nodelay(mut self, nodelay: bool) -> ListenerConfig {
         self.nodelay = nodelay;
+        self
+    }
+
+    /// TCP keepalive probes on silent connections, so that a peer that vanished (a crashed
+    /// host, a dropped NAT entry) is noticed and its connection closed — an idle
+    /// connection without an `idle_timeout` would otherwise stay forever. `None` turns them
+    /// off.
+    ///
+    /// Default: `Some(Keepalive::default())`: probes after 60 s of silence, every 10 s, 6
+    /// retries (a vanished peer is noticed within about two minutes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::{Keepalive, ListenerConfig};
+    /// let config = ListenerConfig::new().keepalive(None);
+    /// # let _ = config;
+    /// ```
+    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> ListenerConfig {
+        self.keepalive = keepalive;
         self
     }
 

@@ -7,6 +7,7 @@
 //! connection thread joins the ones that have finished since (a finished thread joins at
 //! once), so only threads still on their way out are ever unjoined, and a stop joins those.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -81,6 +82,7 @@ impl Live {
                 live: tracker,
                 id: thread_conn.id,
             };
+            SERVING.with(|serving| serving.set(Some((_finished.live.key(), thread_conn.id))));
             body(&thread_conn);
         });
         let mut st = self.lock();
@@ -192,12 +194,32 @@ impl Live {
     }
 
     /// Waits until every connection has ended, or `deadline`. Returns how many are left.
+    /// Called on one of this set's own connection threads (a stop from inside a
+    /// callback), it does not wait for that connection: it cannot end while its thread
+    /// waits here.
     pub(crate) fn wait_idle(&self, deadline: Instant) -> usize {
+        let own = self.own_connection();
+        let left = |st: &State| {
+            st.live.len() - usize::from(own.is_some_and(|id| st.live.contains_key(&id)))
+        };
         let mut st = self.lock();
-        while !st.live.is_empty() && Instant::now() < deadline {
+        while left(&st) > 0 && Instant::now() < deadline {
             st = self.wait(st, Some(deadline));
         }
-        st.live.len()
+        left(&st)
+    }
+
+    /// The connection this thread serves, if it is one of this set's connection threads.
+    fn own_connection(&self) -> Option<u64> {
+        match SERVING.with(Cell::get) {
+            Some((key, id)) if key == self.key() => Some(id),
+            _ => None,
+        }
+    }
+
+    /// This set's identity, for [`SERVING`].
+    fn key(&self) -> usize {
+        self as *const Live as usize
     }
 
     /// Joins the threads that ended and were not joined yet (they are on their way out).
@@ -207,6 +229,11 @@ impl Live {
             let _ = thread.join();
         }
     }
+}
+
+thread_local! {
+    /// On a connection thread: its set (by address) and its connection id.
+    static SERVING: Cell<Option<(usize, u64)>> = const { Cell::new(None) };
 }
 
 /// Unregisters a connection thread when it ends, however it ends.

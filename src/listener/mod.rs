@@ -1,62 +1,63 @@
-//! The listener: [`Listener`], Ballerina's `tcp:Listener` and its lifecycle — bind,
-//! attach a service, start (accepting on its own thread), graceful or immediate stop,
-//! detach, start again — with its configuration (`config.rs`), its accept loop
-//! (`accept.rs`) and the set of its live connections (`live.rs`).
+//! The listener: [`Listener`], Ballerina's `tcp:Listener` and its lifecycle — bound
+//! (`bind.rs`), a service attached, started (accepting on its own thread, `accept.rs`),
+//! stopped gracefully or at once from anywhere (`stop.rs`), detached, started again — with
+//! its configuration (`config.rs`) and the set of its live connections (`live.rs`).
 
 mod accept;
+mod bind;
 mod config;
 mod live;
+mod stop;
 
 pub use config::ListenerConfig;
+pub use stop::StopHandle;
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::thread;
+use std::time::Duration;
 
+use crate::connection::Caller;
 use crate::error::{Error, ErrorKind, Result};
 use crate::net;
-use crate::service::{DynService, Service};
+use crate::service::{ConnectionService, DynService, Service};
 use accept::AcceptLoop;
 use live::Live;
-
-/// How long a stop waits, after closing connections by force, for their threads to leave
-/// the callbacks they are in and run `on_close`.
-const FORCE_GRACE: Duration = Duration::from_secs(2);
+use stop::{Control, Running};
 
 /// A TCP listener that serves each connection on its own thread with a [`Service`].
 ///
-/// Ballerina's `tcp:Listener`: [`bind`](Listener::bind) a port, [`attach`](Listener::attach)
-/// a service, [`start`](Listener::start). Accepting runs on its own thread and `start`
-/// returns at once. [`graceful_stop`](Listener::graceful_stop) stops accepting, lets open
-/// connections send what is queued and close, and joins every thread;
-/// [`immediate_stop`](Listener::immediate_stop) closes everything now. After a stop the
-/// service can be [`detach`](Listener::detach)ed, another attached, and the listener
-/// started again on the same port.
+/// Ballerina's `tcp:Listener`: [`bind`](Listener::bind) an address,
+/// [`attach`](Listener::attach) a service, [`start`](Listener::start). Accepting runs on
+/// its own thread and `start` returns at once. [`graceful_stop`](Listener::graceful_stop)
+/// stops accepting, lets open connections send what is queued and close, and joins every
+/// thread; [`immediate_stop`](Listener::immediate_stop) closes everything now; a
+/// [`StopHandle`] does either from any thread. After a stop the service can be
+/// [`detach`](Listener::detach)ed, another attached, and the listener started again on the
+/// same port.
 ///
-/// Dropping a running listener stops it as [`immediate_stop`](Listener::immediate_stop)
-/// does: when the drop returns, no new callback starts (but the `on_close` of a connection
-/// whose callback is still running after the 2 s grace, which runs when it returns).
+/// Dropping a running listener stops it as `immediate_stop` does: when the drop returns,
+/// no new callback starts (but the `on_close` of a connection whose callback is still
+/// running after the 2 s grace, which runs when it returns).
 ///
 /// # Examples
 ///
 /// ```
-/// use synctcp::{Caller, Client, ConnectionService, Error, Listener};
-/// use std::borrow::Cow;
+/// use synctcp::{Caller, Client, ConnectionService, Error, Listener, Reply};
 /// use std::time::Duration;
 ///
 /// struct Echo;
 /// impl ConnectionService for Echo {
-///     fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-///         Ok(Some(Cow::Borrowed(data)))
+///     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+///         Ok(Reply::Echo)
 ///     }
 /// }
 ///
-/// let mut listener = Listener::bind(0)?; // port 0: any free port
-/// listener.attach(|_: &Caller| Ok(Echo))?;
+/// let mut listener = Listener::bind("127.0.0.1:0")?; // port 0: any free port
+/// listener.attach(|_| Ok(Echo))?;
 /// listener.start()?;
 ///
-/// let mut client = Client::connect("localhost", listener.local_addr().port())?;
+/// let client = Client::connect(listener.local_addr())?;
 /// client.write_bytes(b"Hello Ballerina")?;
 /// assert_eq!(client.read_bytes_exact(15)?, b"Hello Ballerina");
 ///
@@ -64,115 +65,27 @@ const FORCE_GRACE: Duration = Duration::from_secs(2);
 /// listener.graceful_stop(Duration::from_secs(5))?;
 /// # Ok::<(), synctcp::Error>(())
 /// ```
+#[must_use = "a Listener stops when it is dropped: keep it, or call serve"]
 pub struct Listener {
     config: ListenerConfig,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
     addr: SocketAddr,
-    /// The listening socket while not running (bound at `bind`, consumed by `start`).
-    socket: Option<TcpListener>,
-    service: Option<Arc<dyn DynService>>,
-    running: Option<Running>,
-}
-
-#[derive(Debug)]
-struct Running {
+    /// The listening socket. A stop closes it; a start after a stop listens anew.
     socket: Arc<TcpListener>,
-    live: Arc<Live>,
-    accept: JoinHandle<()>,
+    /// `socket` listens and was never started (a stop closes it).
+    fresh: bool,
+    service: Option<Arc<dyn DynService>>,
+    control: Arc<Control>,
 }
 
 impl Listener {
-    /// Binds `port` on all interfaces with the default [`ListenerConfig`]. Port 0 picks a
-    /// free port; [`local_addr`](Listener::local_addr) tells which.
-    ///
-    /// The socket listens from now on: connects wait in the backlog until
-    /// [`start`](Listener::start).
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::AddressInUse`] when the port is taken.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let listener = synctcp::Listener::bind(0)?;
-    /// assert_ne!(listener.local_addr().port(), 0);
-    /// # Ok::<(), synctcp::Error>(())
-    /// ```
-    pub fn bind(port: u16) -> Result<Listener> {
-        Listener::bind_with(port, &ListenerConfig::default())
-    }
-
-    /// Binds `port` with the given configuration: interface, limits, timeouts, TLS.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::AddressInUse`] when the port is taken, [`ErrorKind::InvalidConfig`]
-    /// when `local_host` is not an interface of this machine or a value is out of range.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use synctcp::{Listener, ListenerConfig};
-    ///
-    /// let config = ListenerConfig::new().local_host("::1");
-    /// # if std::net::TcpListener::bind("[::1]:0").is_ok() {
-    /// let listener = Listener::bind_with(0, &config)?;
-    /// assert_eq!(listener.local_addr().ip().to_string(), "::1");
-    /// # }
-    /// # Ok::<(), synctcp::Error>(())
-    /// ```
-    pub fn bind_with(port: u16, config: &ListenerConfig) -> Result<Listener> {
-        let shown = net::host_port(config.local_host.as_deref().unwrap_or("*"), port);
-        let context = format!("bind {shown}");
-        config.validate(&context)?;
-        #[cfg(feature = "tls")]
-        let tls = match &config.secure_socket {
-            Some(secure_socket) => Some(secure_socket.build(&context)?),
-            None => None,
-        };
-        let socket = match &config.local_host {
-            Some(host) => {
-                let addrs = net::resolve(host, port).map_err(|e| {
-                    Error::io(&context, e)
-                        .kind_set(ErrorKind::InvalidConfig)
-                        .message(format!("local_host {host:?} does not resolve"))
-                })?;
-                first_listening(&addrs, config.backlog, &context)?
-            }
-            None => {
-                // Dual stack where the system has IPv6, IPv4 only where it does not.
-                let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
-                let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
-                match net::listen(any6, config.backlog) {
-                    Ok(socket) => socket,
-                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                        return Err(Error::io(&context, e))
-                    }
-                    Err(_) => first_listening(&[any4], config.backlog, &context)?,
-                }
-            }
-        };
-        let addr = socket.local_addr().map_err(|e| Error::io(&context, e))?;
-        log::debug!("listener bound to {addr}");
-        Ok(Listener {
-            config: config.clone(),
-            #[cfg(feature = "tls")]
-            tls,
-            addr,
-            socket: Some(socket),
-            service: None,
-            running: None,
-        })
-    }
-
     /// The address the listener is bound to, with the real port when bound to port 0.
     ///
     /// # Examples
     ///
     /// ```
-    /// let listener = synctcp::Listener::bind(0)?;
+    /// let listener = synctcp::Listener::bind("127.0.0.1:0")?;
     /// println!("listening on {}", listener.local_addr());
     /// # Ok::<(), synctcp::Error>(())
     /// ```
@@ -180,7 +93,13 @@ impl Listener {
         self.addr
     }
 
-    /// Attaches the service that will answer connections.
+    /// Attaches the service that answers connections: a closure that gets each new
+    /// connection's [`Caller`] and returns the [`ConnectionService`] that will handle it
+    /// (Ballerina's `onConnect`), or an error to refuse the connection. It runs on the new
+    /// connection's own thread, before any of its bytes are read.
+    ///
+    /// For a service type of your own, implement [`Service`] and use
+    /// [`attach_service`](Listener::attach_service).
     ///
     /// # Errors
     ///
@@ -189,22 +108,66 @@ impl Listener {
     /// # Examples
     ///
     /// ```
-    /// use synctcp::{Caller, ConnectionService, Error, Listener};
-    /// use std::borrow::Cow;
+    /// use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
     ///
     /// struct Silent;
     /// impl ConnectionService for Silent {
-    ///     fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-    ///         Ok(None)
+    ///     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+    ///         Ok(Reply::None)
     ///     }
     /// }
     ///
-    /// let mut listener = Listener::bind(0)?;
-    /// listener.attach(|_: &Caller| Ok(Silent))?;
-    /// assert!(listener.attach(|_: &Caller| Ok(Silent)).is_err());
+    /// let mut listener = Listener::bind("127.0.0.1:0")?;
+    /// listener.attach(|caller| {
+    ///     println!("connection {} from {}", caller.id(), caller.remote_addr());
+    ///     Ok(Silent)
+    /// })?;
+    /// assert!(listener.attach(|_| Ok(Silent)).is_err()); // one service at a time
     /// # Ok::<(), synctcp::Error>(())
     /// ```
-    pub fn attach<S: Service>(&mut self, service: S) -> Result<()> {
+    pub fn attach<F, C>(&mut self, on_connect: F) -> Result<()>
+    where
+        F: Fn(&Caller) -> Result<C> + Send + Sync + 'static,
+        C: ConnectionService,
+    {
+        self.attach_service(on_connect)
+    }
+
+    /// Attaches a [`Service`] of your own type (Ballerina's `tcp:Service`); see
+    /// [`attach`](Listener::attach) for a closure.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when a service is attached already (detach it first).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::{Caller, ConnectionService, Error, Listener, Reply, Service};
+    ///
+    /// struct Silent;
+    /// impl ConnectionService for Silent {
+    ///     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+    ///         Ok(Reply::None)
+    ///     }
+    /// }
+    ///
+    /// struct Gatekeeper { allowed: std::net::IpAddr }
+    /// impl Service for Gatekeeper {
+    ///     type Connection = Silent;
+    ///     fn on_connect(&self, caller: &Caller) -> Result<Silent, Error> {
+    ///         if caller.remote_host() != self.allowed {
+    ///             return Err(Error::new(synctcp::ErrorKind::Other, "not on the list"));
+    ///         }
+    ///         Ok(Silent)
+    ///     }
+    /// }
+    ///
+    /// let mut listener = Listener::bind("127.0.0.1:0")?;
+    /// listener.attach_service(Gatekeeper { allowed: [127, 0, 0, 1].into() })?;
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn attach_service<S: Service>(&mut self, service: S) -> Result<()> {
         if self.service.is_some() {
             return Err(self.invalid(
                 "attach to",
@@ -225,19 +188,18 @@ impl Listener {
     /// # Examples
     ///
     /// ```
-    /// # use synctcp::{Caller, ConnectionService, Error, Listener};
-    /// # use std::borrow::Cow;
+    /// # use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
     /// # struct Silent;
     /// # impl ConnectionService for Silent {
-    /// #     fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> { Ok(None) }
+    /// #     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> { Ok(Reply::None) }
     /// # }
-    /// let mut listener = Listener::bind(0)?;
-    /// listener.attach(|_: &Caller| Ok(Silent))?;
+    /// let mut listener = Listener::bind("127.0.0.1:0")?;
+    /// listener.attach(|_| Ok(Silent))?;
     /// listener.detach()?;
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn detach(&mut self) -> Result<()> {
-        if self.running.is_some() {
+        if self.control.is_busy() {
             return Err(self.invalid("detach from", "the listener is running; stop it first"));
         }
         if self.service.take().is_none() {
@@ -259,43 +221,42 @@ impl Listener {
     /// # Examples
     ///
     /// ```
-    /// # use synctcp::{Caller, ConnectionService, Error, Listener};
-    /// # use std::borrow::Cow;
+    /// # use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
     /// # struct Silent;
     /// # impl ConnectionService for Silent {
-    /// #     fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> { Ok(None) }
+    /// #     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> { Ok(Reply::None) }
     /// # }
-    /// let mut listener = Listener::bind(0)?;
+    /// let mut listener = Listener::bind("127.0.0.1:0")?;
     /// assert!(listener.start().is_err()); // no service yet
-    /// listener.attach(|_: &Caller| Ok(Silent))?;
+    /// listener.attach(|_| Ok(Silent))?;
     /// listener.start()?;
     /// assert!(listener.is_running());
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn start(&mut self) -> Result<()> {
-        if self.running.is_some() {
+        if self.control.is_busy() {
             return Err(self.invalid("start listener on", "it is running already"));
         }
         let Some(service) = self.service.clone() else {
             return Err(self.invalid("start listener on", "no service is attached"));
         };
         let context = format!("start listener on {}", self.addr);
-        let socket = match self.socket.take() {
-            Some(socket) => socket,
-            None => {
-                net::listen(self.addr, self.config.backlog).map_err(|e| Error::io(&context, e))?
-            }
-        };
-        let socket = Arc::new(socket);
+        if !self.fresh {
+            // The last stop closed the socket: listen anew on the same address.
+            let socket =
+                net::listen(self.addr, self.config.backlog).map_err(|e| Error::io(&context, e))?;
+            self.socket = Arc::new(socket);
+        }
         let live = Arc::new(Live::new());
         let accept = AcceptLoop {
-            socket: Arc::clone(&socket),
+            socket: Arc::clone(&self.socket),
             addr: self.addr,
             live: Arc::clone(&live),
             service,
             settings: self.config.settings(),
             max_connections: self.config.max_connections,
             nodelay: self.config.nodelay,
+            keepalive: self.config.keepalive,
             #[cfg(feature = "tls")]
             tls: self.tls.clone(),
         };
@@ -303,21 +264,25 @@ impl Listener {
             .name(format!("synctcp-accept-{}", self.addr.port()))
             .spawn(move || accept.run())
             .map_err(|e| Error::io(&context, e))?;
-        self.running = Some(Running {
-            socket,
+        self.fresh = false;
+        let running = Running {
+            socket: Arc::clone(&self.socket),
             live,
             accept,
-        });
+        };
+        if let Err(running) = self.control.run(running) {
+            // Started meanwhile through a shared handle? Not possible with `&mut self`,
+            // but never leave an accept thread behind.
+            running.live.stop();
+            net::stop_listening(&running.socket);
+            let _ = running.accept.join();
+            return Err(self.invalid("start listener on", "it is running already"));
+        }
         Ok(())
     }
 
-    /// Stops gracefully: new connects are refused at once; every open connection sends
-    /// what is queued (a callback already running finishes and its reply is sent), then
-    /// closes in order and runs `on_close`; every thread is joined. Connections still open
-    /// at `timeout` are closed by force.
-    ///
-    /// Returns within `timeout` plus at most 2 s. Stopping a listener that is not running
-    /// does nothing.
+    /// Stops gracefully; see [`StopHandle::graceful_stop`]. Called from inside one of the
+    /// listener's own callbacks, it does not wait for that callback's connection.
     ///
     /// # Errors
     ///
@@ -327,42 +292,24 @@ impl Listener {
     /// # Examples
     ///
     /// ```
-    /// # use synctcp::{Caller, ConnectionService, Error, Listener};
-    /// # use std::borrow::Cow;
+    /// # use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
     /// # struct Silent;
     /// # impl ConnectionService for Silent {
-    /// #     fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> { Ok(None) }
+    /// #     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> { Ok(Reply::None) }
     /// # }
-    /// let mut listener = Listener::bind(0)?;
-    /// listener.attach(|_: &Caller| Ok(Silent))?;
+    /// let mut listener = Listener::bind("127.0.0.1:0")?;
+    /// listener.attach(|_| Ok(Silent))?;
     /// listener.start()?;
     /// listener.graceful_stop(std::time::Duration::from_secs(5))?;
     /// assert!(!listener.is_running());
     /// # Ok::<(), synctcp::Error>(())
     /// ```
-    pub fn graceful_stop(&mut self, timeout: Duration) -> Result<()> {
-        let Some(running) = self.running.take() else {
-            return Ok(());
-        };
-        let deadline = Instant::now() + timeout;
-        let live = stop_accepting(running);
-        // Idle connections got FIN at once; give their peers the drain timeout to answer
-        // with theirs. Busy ones finish their callback, flush and drain on their own.
-        let draining = live.close_all();
-        let drained = Instant::now() + self.config.drain_timeout;
-        if !draining.is_empty() && live.wait_idle(drained.min(deadline)) > 0 {
-            draining.iter().for_each(|conn| conn.abort());
-        }
-        drop(draining);
-        if live.wait_idle(deadline) > 0 {
-            live.force_all();
-        }
-        self.finish_stop(&live, "graceful stop of")
+    pub fn graceful_stop(&self, timeout: Duration) -> Result<()> {
+        self.control.graceful_stop(timeout)
     }
 
-    /// Stops now: new connects are refused, every open connection is closed at once
-    /// (what is queued is dropped), each runs `on_close`, and every thread is joined.
-    /// Ballerina never implemented this; here it works.
+    /// Stops now; see [`StopHandle::immediate_stop`]. Ballerina never implemented this;
+    /// here it works.
     ///
     /// # Errors
     ///
@@ -372,78 +319,107 @@ impl Listener {
     /// # Examples
     ///
     /// ```
-    /// # use synctcp::{Caller, ConnectionService, Error, Listener};
-    /// # use std::borrow::Cow;
+    /// # use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
     /// # struct Silent;
     /// # impl ConnectionService for Silent {
-    /// #     fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> { Ok(None) }
+    /// #     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> { Ok(Reply::None) }
     /// # }
-    /// let mut listener = Listener::bind(0)?;
-    /// listener.attach(|_: &Caller| Ok(Silent))?;
+    /// let mut listener = Listener::bind("127.0.0.1:0")?;
+    /// listener.attach(|_| Ok(Silent))?;
     /// listener.start()?;
     /// listener.immediate_stop()?;
     /// # Ok::<(), synctcp::Error>(())
     /// ```
-    pub fn immediate_stop(&mut self) -> Result<()> {
-        let Some(running) = self.running.take() else {
-            return Ok(());
-        };
-        let live = stop_accepting(running);
-        live.force_all();
-        self.finish_stop(&live, "immediate stop of")
+    pub fn immediate_stop(&self) -> Result<()> {
+        self.control.immediate_stop()
     }
 
-    fn finish_stop(&self, live: &Live, operation: &str) -> Result<()> {
-        let left = live.wait_idle(Instant::now() + FORCE_GRACE);
-        if left > 0 {
-            return Err(Error::with(
-                ErrorKind::Timeout,
-                format!("{operation} listener on {}", self.addr),
-                format!("{left} connection threads still inside callbacks after the forced close"),
-            ));
-        }
-        live.join_finished();
-        log::debug!("listener on {} stopped", self.addr);
-        Ok(())
-    }
-
-    /// Attaches `service`, starts, and serves on until the process ends. For small
-    /// programs that have nothing else to do.
-    ///
-    /// # Errors
-    ///
-    /// As [`attach`](Listener::attach) and [`start`](Listener::start); it returns only when
-    /// it cannot start.
+    /// A handle that stops this listener from any thread, also once it was given to
+    /// [`serve`](Listener::serve).
     ///
     /// # Examples
     ///
     /// ```
-    /// use synctcp::{Caller, ConnectionService, Error, Listener};
-    /// use std::borrow::Cow;
+    /// let listener = synctcp::Listener::bind("127.0.0.1:0")?;
+    /// let stop = listener.stop_handle();
+    /// let also = stop.clone(); // cheap; Send + Sync
+    /// # let _ = also;
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            control: Arc::clone(&self.control),
+        }
+    }
+
+    /// Attaches `on_connect` (as [`attach`](Listener::attach)), starts, and serves until a
+    /// [`StopHandle`] stops the listener; then returns. A small program that only serves
+    /// calls this last in `main`.
+    ///
+    /// # Errors
+    ///
+    /// As [`attach`](Listener::attach) and [`start`](Listener::start).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
     ///
     /// struct Echo;
     /// impl ConnectionService for Echo {
-    ///     fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-    ///         Ok(Some(Cow::Borrowed(data)))
+    ///     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+    ///         Ok(Reply::Echo)
     ///     }
     /// }
     ///
-    /// let listener = Listener::bind(0)?;
-    /// let port = listener.local_addr().port();
+    /// let listener = Listener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr();
     /// // A small server's main would just call `serve`; here it runs beside a client.
-    /// std::thread::spawn(move || listener.serve(|_: &Caller| Ok(Echo)));
+    /// std::thread::spawn(move || listener.serve(|_| Ok(Echo)));
     ///
-    /// let client = synctcp::Client::connect("127.0.0.1", port)?;
+    /// let client = synctcp::Client::connect(addr)?;
     /// client.write_bytes(b"hi")?;
     /// assert_eq!(client.read_bytes_exact(2)?, b"hi");
     /// # Ok::<(), synctcp::Error>(())
     /// ```
-    pub fn serve<S: Service>(mut self, service: S) -> Result<()> {
-        self.attach(service)?;
+    pub fn serve<F, C>(self, on_connect: F) -> Result<()>
+    where
+        F: Fn(&Caller) -> Result<C> + Send + Sync + 'static,
+        C: ConnectionService,
+    {
+        self.serve_service(on_connect)
+    }
+
+    /// [`serve`](Listener::serve) with a [`Service`] of your own type.
+    ///
+    /// # Errors
+    ///
+    /// As [`attach_service`](Listener::attach_service) and [`start`](Listener::start).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use synctcp::{Caller, ConnectionService, Error, Listener, Reply, Service};
+    /// # struct Echo;
+    /// # impl ConnectionService for Echo {
+    /// #     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> { Ok(Reply::Echo) }
+    /// # }
+    /// struct EchoService;
+    /// impl Service for EchoService {
+    ///     type Connection = Echo;
+    ///     fn on_connect(&self, _: &Caller) -> Result<Echo, Error> {
+    ///         Ok(Echo)
+    ///     }
+    /// }
+    ///
+    /// fn main() -> Result<(), Error> {
+    ///     Listener::bind(3000)?.serve_service(EchoService) // until stopped
+    /// }
+    /// ```
+    pub fn serve_service<S: Service>(mut self, service: S) -> Result<()> {
+        self.attach_service(service)?;
         self.start()?;
-        if let Some(running) = self.running.take() {
-            let _ = running.accept.join();
-        }
+        self.control.wait_stopped();
         Ok(())
     }
 
@@ -452,12 +428,12 @@ impl Listener {
     /// # Examples
     ///
     /// ```
-    /// let listener = synctcp::Listener::bind(0)?;
+    /// let listener = synctcp::Listener::bind("127.0.0.1:0")?;
     /// assert!(!listener.is_running());
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn is_running(&self) -> bool {
-        self.running.is_some()
+        self.control.is_running()
     }
 
     /// How many connections are open now.
@@ -465,12 +441,12 @@ impl Listener {
     /// # Examples
     ///
     /// ```
-    /// let listener = synctcp::Listener::bind(0)?;
+    /// let listener = synctcp::Listener::bind("127.0.0.1:0")?;
     /// assert_eq!(listener.connection_count(), 0);
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn connection_count(&self) -> usize {
-        self.running.as_ref().map_or(0, |r| r.live.count())
+        self.control.connection_count()
     }
 
     fn invalid(&self, operation: &str, message: &str) -> Error {
@@ -487,39 +463,10 @@ impl std::fmt::Debug for Listener {
         f.debug_struct("Listener")
             .field("addr", &self.addr)
             .field("service_attached", &self.service.is_some())
-            .field("running", &self.running.is_some())
+            .field("running", &self.is_running())
             .field("connections", &self.connection_count())
             .finish_non_exhaustive()
     }
-}
-
-fn first_listening(addrs: &[SocketAddr], backlog: u32, context: &str) -> Result<TcpListener> {
-    let mut last = None;
-    for addr in addrs {
-        match net::listen(*addr, backlog) {
-            Ok(socket) => return Ok(socket),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
-                last = Some(
-                    Error::io(context, e)
-                        .kind_set(ErrorKind::InvalidConfig)
-                        .message(format!("{} is not an address of this machine", addr.ip())),
-                );
-            }
-            Err(e) => last = Some(Error::io(context, e)),
-        }
-    }
-    Err(last.unwrap_or_else(|| Error::with(ErrorKind::InvalidConfig, context, "no address")))
-}
-
-/// Stops the accept loop and joins its thread; new connects are refused from here on, and
-/// the listening socket is closed (its port is free for the next `start`).
-fn stop_accepting(running: Running) -> Arc<Live> {
-    running.live.stop();
-    net::stop_listening(&running.socket);
-    // The accept thread waits only in accept, for a slot, or in a back-off pause: the
-    // shutdown and the stop flag end all three.
-    let _ = running.accept.join();
-    running.live
 }
 
 impl Drop for Listener {
@@ -527,8 +474,38 @@ impl Drop for Listener {
     /// starts after the drop, but for `on_close` of a connection whose callback was still
     /// running 2 s after the forced close.
     fn drop(&mut self) {
-        if let Err(err) = self.immediate_stop() {
+        if let Err(err) = self.control.immediate_stop() {
             log::warn!("{err}");
         }
+    }
+}
+
+/// The listening socket's descriptor (after a stop, a closed socket's).
+#[cfg(unix)]
+impl std::os::fd::AsFd for Listener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Listener {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// The listening socket's handle (after a stop, a closed socket's).
+#[cfg(windows)]
+impl std::os::windows::io::AsSocket for Listener {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.socket.as_socket()
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsRawSocket for Listener {
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        self.socket.as_raw_socket()
     }
 }

@@ -38,17 +38,17 @@ use crate::error::{Error, ErrorKind};
 /// # use synctcp::{Caller, Listener, ListenerConfig, ListenerSecureSocket};
 /// # struct Quiet;
 /// # impl synctcp::ConnectionService for Quiet {
-/// #     fn on_bytes<'a>(&mut self, _: &Caller, _: &'a [u8]) -> synctcp::Result<Option<std::borrow::Cow<'a, [u8]>>> { Ok(None) }
+/// #     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> synctcp::Result<synctcp::Reply> { Ok(synctcp::Reply::None) }
 /// # }
 /// # let server_tls = ListenerSecureSocket::new("server.pem", "server.key");
 /// # let mut listener = Listener::bind_with(0, &ListenerConfig::new().secure_socket(server_tls))?;
-/// # listener.attach(|_: &Caller| Ok(Quiet))?;
+/// # listener.attach(|_| Ok(Quiet))?;
 /// # listener.start()?;
 /// # let port = listener.local_addr().port();
 ///
 /// // ca.pem: the CA that issued the server's certificate (here, the certificate itself).
 /// let tls = ClientSecureSocket::new("ca.pem").protocol_versions(["TLSv1.3"]);
-/// let client = Client::connect_with("localhost", port, &ClientConfig::new().secure_socket(tls))?;
+/// let client = Client::connect_with(("localhost", port), &ClientConfig::new().secure_socket(tls))?;
 /// client.write_bytes(b"hello over TLS")?;
 /// assert_eq!(client.tls().unwrap().protocol_version(), "TLSv1.3");
 /// # std::fs::remove_dir_all(&dir)?;
@@ -257,6 +257,16 @@ impl ClientSecureSocket {
                 "handshake_timeout must be more than zero",
             ));
         }
+        if let Some(name) = &self.server_name {
+            let bare = name.trim_start_matches('[').trim_end_matches(']');
+            rustls_pki_types::ServerName::try_from(bare.to_string()).map_err(|e| {
+                Error::with(
+                    ErrorKind::InvalidConfig,
+                    context,
+                    format!("server_name {name:?} is not a host name or IP address to verify: {e}"),
+                )
+            })?;
+        }
         let roots = pem::trust_store(&self.cert_file, context)?;
         let provider = suites::provider(&self.ciphers, context)?;
         let versions = suites::versions(&self.versions, context)?;
@@ -279,7 +289,7 @@ impl ClientSecureSocket {
                             cert_file.display()
                         ),
                     )
-                    .with_source(e)
+                    .caused_by(e)
                 })?
             }
         };

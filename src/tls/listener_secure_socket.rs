@@ -236,7 +236,7 @@ impl ListenerSecureSocket {
                     self.cert_file.display()
                 ),
             )
-            .with_source(e)
+            .caused_by(e)
         })?;
         config.session_storage = Arc::new(ExpiringSessions::new(
             self.session_timeout,

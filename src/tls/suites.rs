@@ -146,7 +146,7 @@ pub(crate) fn config_error(context: &str, err: rustls::Error) -> Error {
         context,
         format!("TLS configuration: {err}"),
     )
-    .with_source(err)
+    .caused_by(err)
 }
 
 #[cfg(test)]

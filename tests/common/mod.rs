@@ -2,7 +2,6 @@
 //! that reports every callback on a channel, and bounded waits.
 #![allow(dead_code, unreachable_pub)]
 
-use std::borrow::Cow;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -11,33 +10,37 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use synctcp::{
     Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Listener, ListenerConfig,
+    Reply,
 };
 
 /// The bound on every wait in the tests: generous, so a busy machine does not fail them.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// A listener config that serves loopback only.
-pub fn loopback() -> ListenerConfig {
-    ListenerConfig::new().local_host("127.0.0.1")
+/// Where every test listener binds: IPv4 loopback, a free port.
+pub const LOOPBACK: &str = "127.0.0.1:0";
+
+/// The listener configuration the tests start from (bound to [`LOOPBACK`]).
+pub fn listener_config() -> ListenerConfig {
+    ListenerConfig::new()
 }
 
 /// Writes back whatever arrives.
 pub struct Echo;
 
 impl ConnectionService for Echo {
-    fn on_bytes<'a>(&mut self, _: &Caller, data: &'a [u8]) -> Result<Option<Cow<'a, [u8]>>, Error> {
-        Ok(Some(Cow::Borrowed(data)))
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+        Ok(Reply::Echo)
     }
 }
 
 /// A started loopback listener with an echo service.
 pub fn echo_listener() -> Listener {
-    echo_listener_with(loopback())
+    echo_listener_with(listener_config())
 }
 
 pub fn echo_listener_with(config: ListenerConfig) -> Listener {
-    let mut listener = Listener::bind_with(0, &config).expect("bind");
-    listener.attach(|_: &Caller| Ok(Echo)).expect("attach");
+    let mut listener = Listener::bind_with(LOOPBACK, &config).expect("bind");
+    listener.attach(|_| Ok(Echo)).expect("attach");
     listener.start().expect("start");
     listener
 }
@@ -52,9 +55,9 @@ pub fn client_config() -> ClientConfig {
 /// A started listener that echoes and hands each new connection's caller to the test.
 pub fn caller_listener(config: ListenerConfig) -> (Listener, std::sync::mpsc::Receiver<Caller>) {
     let (tx, rx) = std::sync::mpsc::channel();
-    let mut listener = Listener::bind_with(0, &config).expect("bind");
+    let mut listener = Listener::bind_with(LOOPBACK, &config).expect("bind");
     listener
-        .attach(move |caller: &Caller| {
+        .attach(move |caller| {
             let _ = tx.send(caller.clone());
             Ok(Echo)
         })
@@ -82,7 +85,7 @@ pub fn connect(listener: &Listener) -> Client {
 
 /// A client connected to 127.0.0.1:`port`.
 pub fn connect_port(port: u16) -> Client {
-    Client::connect_with("127.0.0.1", port, &client_config()).expect("connect")
+    Client::connect_with(("127.0.0.1", port), &client_config()).expect("connect")
 }
 
 /// One callback, as seen by a [`Probe`].
@@ -110,16 +113,12 @@ pub struct Probe {
 }
 
 impl ConnectionService for Probe {
-    fn on_bytes<'a>(
-        &mut self,
-        caller: &Caller,
-        data: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Error> {
+    fn on_bytes(&mut self, caller: &Caller, data: &[u8]) -> Result<Reply, Error> {
         let _ = self.events.send(Event::Bytes(caller.id(), data.to_vec()));
         match data {
             b"fail" => Err(Error::new(ErrorKind::Other, "asked to fail")),
             b"panic" => panic!("asked to panic"),
-            _ => Ok(Some(Cow::Borrowed(data))),
+            _ => Ok(Reply::Echo),
         }
     }
 
@@ -137,9 +136,9 @@ impl ConnectionService for Probe {
 /// A started loopback listener whose connections report to the returned channel.
 pub fn probe_listener(config: ListenerConfig) -> (Listener, Receiver<Event>) {
     let (tx, rx) = crossbeam_channel::unbounded();
-    let mut listener = Listener::bind_with(0, &config).expect("bind");
+    let mut listener = Listener::bind_with(LOOPBACK, &config).expect("bind");
     listener
-        .attach(move |caller: &Caller| {
+        .attach(move |caller| {
             let _ = tx.send(Event::Connect(caller.clone()));
             Ok(Probe { events: tx.clone() })
         })

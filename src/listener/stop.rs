@@ -1,0 +1,290 @@
+//! Stopping a running listener — gracefully or at once — from the `Listener`, from a
+//! [`StopHandle`] on any thread, or from inside one of its own callbacks; and waiting for a
+//! stop (`serve`). `Control` is the running state the listener and its handles share.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::live::Live;
+use crate::error::{Error, ErrorKind, Result};
+use crate::net;
+
+/// How long a stop waits, after closing connections by force, for their threads to leave
+/// the callbacks they are in and run `on_close`.
+const FORCE_GRACE: Duration = Duration::from_secs(2);
+
+/// What a running listener has: its socket, its connections, its accept thread.
+#[derive(Debug)]
+pub(crate) struct Running {
+    pub(crate) socket: Arc<TcpListener>,
+    pub(crate) live: Arc<Live>,
+    pub(crate) accept: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+enum State {
+    Stopped,
+    Running(Running),
+    /// A stop is under way (on some thread); others wait for it.
+    Stopping,
+}
+
+/// The running state of a listener, shared with its stop handles.
+#[derive(Debug)]
+pub(crate) struct Control {
+    addr: SocketAddr,
+    drain_timeout: Duration,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Control {
+    pub(crate) fn new(addr: SocketAddr, drain_timeout: Duration) -> Control {
+        Control {
+            addr,
+            drain_timeout,
+            state: Mutex::new(State::Stopped),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `start`: the listener runs from now on. `false` if it is running (or stopping)
+    /// already.
+    pub(crate) fn run(&self, running: Running) -> std::result::Result<(), Running> {
+        let mut state = self.lock();
+        match *state {
+            State::Stopped => {
+                *state = State::Running(running);
+                Ok(())
+            }
+            _ => Err(running),
+        }
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        matches!(*self.lock(), State::Running(_))
+    }
+
+    /// Whether the listener is running or on its way to stopping.
+    pub(crate) fn is_busy(&self) -> bool {
+        !matches!(*self.lock(), State::Stopped)
+    }
+
+    pub(crate) fn connection_count(&self) -> usize {
+        match &*self.lock() {
+            State::Running(running) => running.live.count(),
+            _ => 0,
+        }
+    }
+
+    /// `serve`: blocks until a stop has finished.
+    pub(crate) fn wait_stopped(&self) {
+        let mut state = self.lock();
+        while !matches!(*state, State::Stopped) {
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Takes the running state for a stop; `None` when not running. A stop under way on
+    /// another thread is waited for: when this returns `None`, the listener has stopped.
+    fn begin_stop(&self) -> Option<Running> {
+        let mut state = self.lock();
+        loop {
+            match std::mem::replace(&mut *state, State::Stopping) {
+                State::Running(running) => return Some(running),
+                State::Stopped => {
+                    *state = State::Stopped;
+                    return None;
+                }
+                State::Stopping => {
+                    state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                }
+            }
+        }
+    }
+
+    fn end_stop(&self) {
+        *self.lock() = State::Stopped;
+        self.changed.notify_all();
+    }
+
+    /// See [`StopHandle::graceful_stop`].
+    pub(crate) fn graceful_stop(&self, timeout: Duration) -> Result<()> {
+        let Some(running) = self.begin_stop() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + timeout;
+        let live = stop_accepting(running);
+        // Idle connections got FIN at once; give their peers the drain timeout to answer
+        // with theirs. Busy ones finish their callback, flush and drain on their own.
+        let draining = live.close_all();
+        let drained = Instant::now() + self.drain_timeout;
+        if !draining.is_empty() && live.wait_idle(drained.min(deadline)) > 0 {
+            draining.iter().for_each(|conn| conn.abort());
+        }
+        drop(draining);
+        if live.wait_idle(deadline) > 0 {
+            live.force_all();
+        }
+        self.finish_stop(&live, "graceful stop of")
+    }
+
+    /// See [`StopHandle::immediate_stop`].
+    pub(crate) fn immediate_stop(&self) -> Result<()> {
+        let Some(running) = self.begin_stop() else {
+            return Ok(());
+        };
+        let live = stop_accepting(running);
+        live.force_all();
+        self.finish_stop(&live, "immediate stop of")
+    }
+
+    fn finish_stop(&self, live: &Live, operation: &str) -> Result<()> {
+        let left = live.wait_idle(Instant::now() + FORCE_GRACE);
+        live.join_finished();
+        self.end_stop();
+        if left > 0 {
+            return Err(Error::with(
+                ErrorKind::Timeout,
+                format!("{operation} listener on {}", self.addr),
+                format!("{left} connection threads still inside callbacks after the forced close"),
+            ));
+        }
+        log::debug!("listener on {} stopped", self.addr);
+        Ok(())
+    }
+}
+
+/// Stops the accept loop and joins its thread; new connects are refused from here on, and
+/// the listening socket is closed (its port is free for the next `start`).
+fn stop_accepting(running: Running) -> Arc<Live> {
+    running.live.stop();
+    net::stop_listening(&running.socket);
+    // The accept thread waits only in accept, for a slot, or in a back-off pause: the
+    // shutdown and the stop flag end all three.
+    let _ = running.accept.join();
+    running.live
+}
+
+/// Stops a listener from any thread: a cheap, cloneable, `Send + Sync` handle, for a
+/// listener given to [`serve`](crate::Listener::serve) or watched by another thread (a
+/// "shutdown" command, a signal handler thread).
+///
+/// Stopping a listener that is not running does nothing; a stop already under way on
+/// another thread is waited for. A stop called from inside one of the listener's own
+/// callbacks does not wait for that callback's connection (which could not end while it
+/// waits): that connection closes when its callback returns, its reply sent first.
+///
+/// # Examples
+///
+/// ```
+/// use synctcp::{Caller, Client, ConnectionService, Error, Listener, Reply};
+///
+/// struct Echo;
+/// impl ConnectionService for Echo {
+///     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+///         Ok(Reply::Echo)
+///     }
+/// }
+///
+/// let listener = Listener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr();
+/// let stop = listener.stop_handle();
+/// let server = std::thread::spawn(move || listener.serve(|_| Ok(Echo)));
+///
+/// let client = Client::connect(addr)?;
+/// client.write_bytes(b"hi")?;
+/// assert_eq!(client.read_bytes_exact(2)?, b"hi");
+///
+/// stop.graceful_stop(std::time::Duration::from_secs(5))?; // from this thread
+/// server.join().unwrap()?; // serve has returned
+/// # Ok::<(), synctcp::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    pub(crate) control: Arc<Control>,
+}
+
+impl StopHandle {
+    /// Stops gracefully: new connects are refused at once; every open connection sends
+    /// what is queued (a callback already running finishes and its reply is sent), then
+    /// closes in order and runs `on_close`; every thread is joined. Connections still open
+    /// at `timeout` are closed by force.
+    ///
+    /// Returns within `timeout` plus at most 2 s; when it returns, no callback of the
+    /// listener starts any more, but the `on_close` of a connection whose callback is still
+    /// running then (it runs when that callback returns).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] when some connection threads were still inside a callback
+    /// 2 s after the forced close; they are left to finish on their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
+    /// # struct Silent;
+    /// # impl ConnectionService for Silent {
+    /// #     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> { Ok(Reply::None) }
+    /// # }
+    /// let mut listener = Listener::bind("127.0.0.1:0")?;
+    /// listener.attach(|_| Ok(Silent))?;
+    /// listener.start()?;
+    /// let stop = listener.stop_handle();
+    /// std::thread::spawn(move || stop.graceful_stop(std::time::Duration::from_secs(5)))
+    ///     .join()
+    ///     .unwrap()?;
+    /// assert!(!listener.is_running());
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn graceful_stop(&self, timeout: Duration) -> Result<()> {
+        self.control.graceful_stop(timeout)
+    }
+
+    /// Stops now: new connects are refused, every open connection is closed at once
+    /// (what is queued is dropped), each runs `on_close`, and every thread is joined.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Timeout`] when some connection threads were still inside a callback
+    /// 2 s later; they are left to finish on their own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use synctcp::{Caller, ConnectionService, Error, Listener, Reply};
+    /// # struct Silent;
+    /// # impl ConnectionService for Silent {
+    /// #     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> { Ok(Reply::None) }
+    /// # }
+    /// let mut listener = Listener::bind("127.0.0.1:0")?;
+    /// listener.attach(|_| Ok(Silent))?;
+    /// listener.start()?;
+    /// listener.stop_handle().immediate_stop()?;
+    /// assert!(!listener.is_running());
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn immediate_stop(&self) -> Result<()> {
+        self.control.immediate_stop()
+    }
+
+    /// Whether the listener is accepting connections.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let listener = synctcp::Listener::bind("127.0.0.1:0")?;
+    /// assert!(!listener.stop_handle().is_running());
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn is_running(&self) -> bool {
+        self.control.is_running()
+    }
+}
