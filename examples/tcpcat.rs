@@ -25,8 +25,8 @@ usage:
 
 options:
   --lines          work in whole lines: send and print complete lines only
-  --timeout SECS   give up on a connection silent for SECS seconds (client: read
-                   timeout; listener: idle timeout)
+  --timeout SECS   give up on a connection silent for SECS seconds (client: connect
+                   and read timeout, as nc -w; listener: idle timeout)
   --tls            use TLS (built with --features tls)
   --cert FILE      with --tls --listen: the server's certificate chain (PEM)
   --key FILE       with --tls --listen: the server's private key (PEM)
@@ -147,6 +147,9 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
 fn connect(options: &Options) -> Result<(), Failure> {
     let (host, port) = options.target.clone().expect("parsed");
     let mut config = ClientConfig::new().timeout(options.timeout);
+    if options.timeout.is_some() {
+        config = config.connect_timeout(options.timeout);
+    }
     if options.tls {
         config = client_tls(config, options)?;
     }

@@ -14,7 +14,7 @@
 //! # std::thread::spawn(move || { let (mut s, _) = server.accept().unwrap();
 //! #     let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut s); });
 //!
-//! let mut client = Client::connect(("localhost", port))?;
+//! let client = Client::connect(("localhost", port))?; // or "localhost:3000", a SocketAddr
 //! client.write_bytes(b"Hello Ballerina")?;
 //! let reply = client.read_bytes()?; // what has arrived, at least one byte
 //! println!("{}", String::from_utf8_lossy(&reply));
@@ -31,20 +31,20 @@
 //!
 //! impl ConnectionService for EchoService {
 //!     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
-//!         Ok(Reply::Echo) // echo back
+//!         Ok(Reply::Echo) // returned bytes are written back: here, the bytes that came
 //!     }
 //!     fn on_close(&mut self, caller: &Caller) {
 //!         println!("client {} left", caller.remote_port());
 //!     }
 //! }
 //!
-//! let mut listener = Listener::bind("127.0.0.1:0")?;
+//! let mut listener = Listener::bind("127.0.0.1:0")?; // or a port alone: every interface
 //! listener.attach(|caller| {
 //!     println!("client connected from {}", caller.remote_addr());
 //!     Ok(EchoService)
 //! })?;
 //! listener.start()?;
-//! // ... serve until it is time to stop:
+//! // ... serve until it is time to stop (from any thread: `listener.stop_handle()`):
 //! listener.graceful_stop(std::time::Duration::from_secs(5))?;
 //! # Ok::<(), synctcp::Error>(())
 //! ```
@@ -53,21 +53,48 @@
 //!
 //! | Ballerina | synctcp |
 //! |---|---|
-//! | `new tcp:Client(host, port, config)` | [`Client::connect`], [`Client::connect_with`] + [`ClientConfig`] |
+//! | `new tcp:Client(host, port, config)` | [`Client::connect`]`((host, port))`, [`Client::connect_with`] + [`ClientConfig`] |
 //! | `client->writeBytes`, `readBytes`, `close` | [`Client::write_bytes`], [`Client::read_bytes`], [`Client::close`] |
-//! | `new tcp:Listener(port, config)` | [`Listener::bind`], [`Listener::bind_with`] + [`ListenerConfig`] |
-//! | `attach`, `start`, `gracefulStop`, `immediateStop`, `detach` | [`Listener::attach`], [`start`](Listener::start), [`graceful_stop`](Listener::graceful_stop), [`immediate_stop`](Listener::immediate_stop), [`detach`](Listener::detach) |
-//! | `tcp:Service.onConnect` | [`Service::on_connect`] (or a closure) |
-//! | `tcp:ConnectionService.onBytes`, `onError`, `onClose` | [`ConnectionService::on_bytes`], [`on_error`](ConnectionService::on_error), [`on_close`](ConnectionService::on_close) |
+//! | `new tcp:Listener(port, {localHost})` | [`Listener::bind`]`(port)` or `((local_host, port))`, [`Listener::bind_with`] + [`ListenerConfig`] |
+//! | `attach`, `start`, `gracefulStop`, `immediateStop`, `detach` | [`Listener::attach`], [`start`](Listener::start), [`graceful_stop`](Listener::graceful_stop), [`immediate_stop`](Listener::immediate_stop), [`detach`](Listener::detach); from any thread, a [`StopHandle`] |
+//! | `tcp:Service.onConnect` | a closure given to `attach`, or [`Service::on_connect`] |
+//! | `tcp:ConnectionService.onBytes`, `onError`, `onClose` | [`ConnectionService::on_bytes`] (returning a [`Reply`]), [`on_error`](ConnectionService::on_error), [`on_close`](ConnectionService::on_close); and [`on_eof`](ConnectionService::on_eof) |
 //! | `tcp:Caller` (`remoteHost`, `remotePort`, `id`, `writeBytes`, `close`) | [`Caller`] |
 //! | `tcp:Error` | [`Error`] with [`ErrorKind`] |
+//!
+//! # Mistakes the compiler catches
+//!
+//! A listener stops when it is dropped, and a client closes: both are `#[must_use]`, so a
+//! server started and lost is a warning (an error under `deny`), not a silent stop:
+//!
+//! ```compile_fail
+//! #![deny(unused_must_use)]
+//! fn start_server() -> synctcp::Result<synctcp::Listener> {
+//!     synctcp::Listener::bind("127.0.0.1:0")
+//! }
+//! fn main() -> synctcp::Result<()> {
+//!     start_server()?; // error: unused `Listener` that must be used
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ```
+//! #![deny(unused_must_use)]
+//! fn start_server() -> synctcp::Result<synctcp::Listener> {
+//!     synctcp::Listener::bind("127.0.0.1:0")
+//! }
+//! fn main() -> synctcp::Result<()> {
+//!     let _server = start_server()?; // kept: it serves until `_server` goes
+//!     Ok(())
+//! }
+//! ```
 //!
 //! # The threading model
 //!
 //! The listener accepts on a thread of its own. Each accepted connection gets a dedicated
 //! thread that runs all of that connection's callbacks: `on_connect`, then `on_bytes` for
-//! each piece of input in the order it arrived, then `on_error` if something failed, then
-//! `on_close`. Everything written to the peer — bytes returned from `on_bytes` and
+//! each piece of input in the order it arrived, `on_eof` when the peer has finished
+//! sending, then `on_error` if something failed, then `on_close`. Everything written to the peer — bytes returned from `on_bytes` and
 //! [`Caller::write_bytes`] from any thread — goes through one write path that keeps the
 //! order of the writes:
 //!
@@ -158,7 +185,11 @@
 //!
 //! # Logging
 //!
-//! The crate logs through the [`log`](https://docs.rs/log) facade and never prints.
+//! The crate logs through the [`log`](https://docs.rs/log) facade. It prints only one thing
+//! itself: when no logger is installed, the default
+//! [`on_error`](ConnectionService::on_error) prints the error to standard error, so that a
+//! beginner's failing service is never silent (install a logger, or override `on_error`,
+//! to silence it).
 //!
 //! | level | what |
 //! |---|---|
@@ -220,4 +251,6 @@ fn assert_thread_safe() {
     send_sync::<Error>();
     send_sync::<ClientConfig>();
     send_sync::<ListenerConfig>();
+    send_sync::<StopHandle>();
+    send_sync::<Reply>();
 }

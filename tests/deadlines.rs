@@ -301,34 +301,8 @@ fn client_write_timeout_is_one_deadline_per_write_against_a_slow_steady_reader()
 /// timeout.
 #[test]
 fn connect_timeout_against_a_full_backlog() {
-    use socket2::{Domain, SockAddr, Socket, Type};
     let timeout = Duration::from_secs(1);
-    let listening = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    listening
-        .bind(&SockAddr::from(std::net::SocketAddr::from((
-            [127, 0, 0, 1],
-            0,
-        ))))
-        .unwrap();
-    listening.listen(0).unwrap();
-    let addr = listening.local_addr().unwrap();
-    let port = addr.as_socket().unwrap().port();
-    // Fill the accept queue until a connect no longer completes.
-    let mut filled = Vec::new();
-    let full = loop {
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        match socket.connect_timeout(&addr, Duration::from_millis(300)) {
-            Ok(()) => filled.push(socket),
-            Err(_) => break true,
-        }
-        if filled.len() > 64 {
-            break false;
-        }
-    };
-    assert!(
-        full,
-        "the backlog never filled on this system: the connect timeout cannot be tested here"
-    );
+    let (_full, port) = full_backlog();
     let config = ClientConfig::new().connect_timeout(Some(timeout));
     let started = Instant::now();
     let err = Client::connect_with(("127.0.0.1", port), &config).unwrap_err();

@@ -1,5 +1,5 @@
 //! The examples, run as the programs they are: quickstart, echo_server with echo_client,
-//! and chat_server with three clients.
+//! chat_server with three clients, kv_store with its client, sendfile both ways.
 
 mod common;
 
@@ -150,4 +150,94 @@ fn framed_chat_numbers_and_broadcasts_lines() {
         clients[2].read_frame(&lines).unwrap(),
         b"Message #2: still here"
     );
+}
+
+#[test]
+fn kv_store_answers_its_client_and_stops_on_shutdown() {
+    let (mut server, port) = start_server("kv_store");
+    let addr = format!("127.0.0.1:{port}");
+    let out = run(
+        "kv_store",
+        &[
+            "--client",
+            &addr,
+            "SET colour blue",
+            "GET colour",
+            "DEL colour",
+            "GET colour",
+            "FLY away",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "OK\nVALUE blue\nDELETED\nNOT_FOUND\nERR unknown request \"FLY away\"\n"
+    );
+
+    // SHUTDOWN stops the server from inside its own callback: the answer still arrives,
+    // and the process ends by itself, having printed "stopped".
+    let out = run("kv_store", &["--client", &addr, "SHUTDOWN"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "BYE\n");
+    assert_eq!(server.next_line(), "stopped\n");
+    let status = wait_exit(&mut server.0, WAIT);
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sendfile_sends_a_file_and_verifies_the_servers_checksum() {
+    let (_server, port) = start_command("sendfile", &["--serve", "0"]);
+    let dir = std::env::temp_dir().join(format!("synctcp-sendfile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for size in [0usize, 1, 65_537, 3 << 20] {
+        let path = dir.join(format!("file-{size}"));
+        let data: Vec<u8> = (0..size)
+            .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        let out = run(
+            "sendfile",
+            &[&format!("127.0.0.1:{port}"), path.to_str().unwrap()],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{size} bytes: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.starts_with(&format!("sent {size} bytes, checksum "))
+                && stdout.ends_with(", verified\n"),
+            "{stdout}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Starts an example with `args`, reading its port from `listening on HOST:PORT`.
+fn start_command(name: &str, args: &[&str]) -> (Running, u16) {
+    let mut command = Command::new(example(name));
+    command.args(args);
+    start_example(command)
+}
+
+/// Waits for a child to exit by itself, failing the test after `bound`.
+fn wait_exit(
+    child: &mut std::process::Child,
+    bound: std::time::Duration,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running after {bound:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

@@ -161,6 +161,27 @@ fn a_refused_connection_exits_1_with_the_address() {
 }
 
 #[test]
+fn the_timeout_bounds_the_connect_as_nc_w_does() {
+    let (_full, port) = full_backlog();
+    let tcpcat = example("tcpcat");
+    let started = Instant::now();
+    let out = Command::new(tcpcat)
+        .args(["-w", "1", "127.0.0.1", &port.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("timed out"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A second for the connect, and slack for starting the process on a busy machine.
+    assert!(took < Duration::from_secs(5), "tcpcat -w 1 took {took:?}");
+}
+
+#[test]
 fn a_silent_server_meets_the_timeout() {
     let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port().to_string();

@@ -44,7 +44,7 @@ impl ClientIo {
             Some(secure) => Some(handshake(&stream, host, secure, config, context)?),
             None => None,
         };
-        let _ = (host, context);
+        let _ = (host, config, context);
         Ok(ClientIo {
             stream,
             #[cfg(feature = "tls")]

@@ -38,6 +38,9 @@ pub(crate) struct Control {
     drain_timeout: Duration,
     state: Mutex<State>,
     changed: Condvar,
+    /// The connections of the last stop, kept for `serve`: a stop called from inside a
+    /// callback returns before that callback's connection has ended.
+    stopped: Mutex<Option<Arc<Live>>>,
 }
 
 impl Control {
@@ -47,6 +50,7 @@ impl Control {
             drain_timeout,
             state: Mutex::new(State::Stopped),
             changed: Condvar::new(),
+            stopped: Mutex::default(),
         }
     }
 
@@ -83,11 +87,23 @@ impl Control {
         }
     }
 
-    /// `serve`: blocks until a stop has finished.
+    /// `serve`: blocks until a stop has finished, and until the connections it did not
+    /// wait for (its own, when called from a callback) have ended too — for at most the
+    /// drain timeout and the forced close's grace.
     pub(crate) fn wait_stopped(&self) {
         let mut state = self.lock();
         while !matches!(*state, State::Stopped) {
             state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(state);
+        let live = self
+            .stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(live) = live {
+            live.wait_idle(Instant::now() + self.drain_timeout + FORCE_GRACE);
+            live.join_finished();
         }
     }
 
@@ -145,9 +161,10 @@ impl Control {
         self.finish_stop(&live, "immediate stop of")
     }
 
-    fn finish_stop(&self, live: &Live, operation: &str) -> Result<()> {
+    fn finish_stop(&self, live: &Arc<Live>, operation: &str) -> Result<()> {
         let left = live.wait_idle(Instant::now() + FORCE_GRACE);
         live.join_finished();
+        *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(live));
         self.end_stop();
         if left > 0 {
             return Err(Error::with(

@@ -78,6 +78,36 @@ pub fn refusing_port() -> (socket2::Socket, u16) {
     (socket, port)
 }
 
+/// A loopback port whose listening socket never accepts and whose accept queue is full:
+/// Linux drops the SYNs of further connects, which then wait for their connect timeout.
+/// Held while the returned sockets live.
+pub fn full_backlog() -> (Vec<socket2::Socket>, u16) {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let listening = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listening
+        .bind(&SockAddr::from(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            0,
+        ))))
+        .unwrap();
+    listening.listen(0).unwrap();
+    let addr = listening.local_addr().unwrap();
+    let port = addr.as_socket().unwrap().port();
+    // Fill the accept queue until a connect no longer completes.
+    let mut held = vec![listening];
+    loop {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        match socket.connect_timeout(&addr, Duration::from_millis(300)) {
+            Ok(()) => held.push(socket),
+            Err(_) => return (held, port),
+        }
+        assert!(
+            held.len() <= 64,
+            "the backlog never filled on this system: connect timeouts cannot be tested here"
+        );
+    }
+}
+
 /// A client connected to `listener` over IPv4 loopback.
 pub fn connect(listener: &Listener) -> Client {
     connect_port(listener.local_addr().port())
@@ -226,7 +256,14 @@ fn build_examples() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut build = Command::new(cargo);
     build
-        .args(["build", "--quiet", "--examples", "--all-features"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "synctcp-examples",
+            "--examples",
+            "--all-features",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     match profile.as_str() {
         "debug" => {}
