@@ -29,7 +29,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?; // accepts, never answers
 /// let config = ClientConfig::new().timeout(Some(Duration::from_millis(50)));
-/// let mut client = Client::connect_with(("127.0.0.1", listener.local_addr()?.port()), &config)?;
+/// let client = Client::connect_with(listener.local_addr()?, &config)?;
 /// let err = client.read_bytes().unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::Timeout);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

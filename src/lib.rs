@@ -207,6 +207,9 @@
 //! `docs/GUIDE.md` in the repository.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Doc examples are copied by readers: they must compile without a warning (but for
+// functions they define and do not call).
+#![doc(test(attr(deny(warnings), allow(dead_code))))]
 
 mod address;
 mod buffer;

@@ -14,7 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 /// # Examples
 ///
 /// ```
-/// use synctcp::framing::{Codec, Decoder, Delimited};
+/// use synctcp::framing::{Decoder, Delimited};
 ///
 /// let mut decoder = Decoder::new(Delimited::new("\r\n"));
 /// decoder.push(b"GET / HTTP/1.1\r");

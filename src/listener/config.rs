@@ -279,8 +279,12 @@ impl ListenerConfig {
     /// # Examples
     ///
     /// ```
+    /// use std::time::Duration;
     /// use synctcp::{Keepalive, ListenerConfig};
+    ///
+    /// let eager = ListenerConfig::new().keepalive(Some(Keepalive::new(Duration::from_secs(20))));
     /// let config = ListenerConfig::new().keepalive(None);
+    /// # let _ = eager;
     /// # let _ = config;
     /// ```
     pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> ListenerConfig {

@@ -41,7 +41,7 @@ use crate::error::{Error, ErrorKind};
 /// #     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> synctcp::Result<synctcp::Reply> { Ok(synctcp::Reply::None) }
 /// # }
 /// # let server_tls = ListenerSecureSocket::new("server.pem", "server.key");
-/// # let mut listener = Listener::bind_with(0, &ListenerConfig::new().secure_socket(server_tls))?;
+/// # let mut listener = Listener::bind_with("127.0.0.1:0", &ListenerConfig::new().secure_socket(server_tls))?;
 /// # listener.attach(|_| Ok(Quiet))?;
 /// # listener.start()?;
 /// # let port = listener.local_addr().port();

@@ -42,7 +42,8 @@ const SESSION_CACHE_ENTRIES: usize = 1024;
 /// let tls = ListenerSecureSocket::new("server.pem", "server.key")
 ///     .protocol_versions(["TLSv1.3"])
 ///     .handshake_timeout(Duration::from_secs(5));
-/// let listener = Listener::bind_with(0, &ListenerConfig::new().secure_socket(tls))?;
+/// let listener = Listener::bind_with("127.0.0.1:0", &ListenerConfig::new().secure_socket(tls))?;
+/// # drop(listener);
 /// # std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
