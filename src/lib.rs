@@ -223,6 +223,7 @@ mod net;
 mod reply;
 mod service;
 mod signal;
+mod stats;
 mod timeout;
 #[cfg(feature = "tls")]
 mod tls;
@@ -230,12 +231,13 @@ mod turn;
 
 pub use address::ToAddress;
 pub use client::{Client, ClientConfig};
-pub use connection::Caller;
+pub use connection::{Caller, Stream};
 pub use error::{Error, ErrorKind, Result};
 pub use keepalive::Keepalive;
 pub use listener::{Listener, ListenerConfig, StopHandle};
 pub use reply::Reply;
 pub use service::{ConnectionService, Service};
+pub use stats::{Closed, Stats};
 #[cfg(feature = "tls")]
 pub use tls::{ClientSecureSocket, ListenerSecureSocket, TlsInfo};
 

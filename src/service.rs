@@ -1,8 +1,10 @@
-//! The service traits a listener calls: `Service` (one per listener, `on_connect`) and
-//! `ConnectionService` (one per connection, `on_bytes`, `on_eof`, `on_error`, `on_close`),
-//! and the type-erased form the listener stores.
+//! What answers a listener's connections: the service traits (`Service`, one per listener,
+//! `on_connect`; `ConnectionService`, one per connection, `on_bytes`, `on_eof`, `on_error`,
+//! `on_close`) or a stream handler, and the type-erased forms the listener stores.
 
-use crate::connection::Caller;
+use std::sync::Arc;
+
+use crate::connection::{Caller, Stream};
 use crate::error::{Error, Result};
 use crate::reply::Reply;
 
@@ -168,6 +170,19 @@ pub(crate) fn report_error(caller: &Caller, err: &Error) {
             caller.remote_addr()
         );
     }
+}
+
+/// A stream handler: runs once for each connection, on its own thread, with the
+/// connection as a [`Stream`].
+pub(crate) type Handler = dyn Fn(&mut Stream) -> Result<()> + Send + Sync + 'static;
+
+/// What answers a listener's connections.
+#[derive(Clone)]
+pub(crate) enum Serving {
+    /// Ballerina's callbacks: `on_connect`, then `on_bytes` for each piece, and so on.
+    Callbacks(Arc<dyn DynService>),
+    /// A handler that reads and writes in a loop.
+    Streams(Arc<Handler>),
 }
 
 /// The object-safe form of [`Service`] the listener stores.

@@ -1,12 +1,15 @@
 //! `Inbound`: the read side of an accepted connection, owned by its thread. It reads from
 //! the socket into a buffer that grows with the traffic (4 KiB, doubling while reads fill
 //! it, up to `read_buffer_size`), through the TLS session when there is one, and hands out
-//! what arrived. Timeouts come back as the socket's errors; the worker decides about them.
+//! what arrived. A read waits until its deadline at most, then returns a `TimedOut` error;
+//! whoever reads decides what the deadline was (idle, lifetime, a stream's read timeout).
 
-use std::io::{self, Read};
+use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use super::Connection;
+use crate::net;
 
 /// An idle connection's read buffer costs this much.
 const INITIAL: usize = 4 * 1024;
@@ -17,6 +20,8 @@ pub(crate) struct Inbound {
     max: usize,
     /// The last read filled the buffer: grow it before the next one.
     grow: bool,
+    /// The socket's read timeout as the last read left it.
+    timeout: Option<Duration>,
     /// TLS: decrypted input, handed out from `plain_at` on, at most `max` bytes a piece.
     #[cfg(feature = "tls")]
     plain: Vec<u8>,
@@ -37,6 +42,7 @@ impl Inbound {
             buf: vec![0u8; INITIAL.min(max)],
             max,
             grow: false,
+            timeout: None,
             #[cfg(feature = "tls")]
             plain: Vec::new(),
             #[cfg(feature = "tls")]
@@ -48,24 +54,31 @@ impl Inbound {
         }
     }
 
-    /// The next piece of input, or `None` at the end of the stream.
-    pub(crate) fn read(&mut self, conn: &Arc<Connection>) -> io::Result<Option<&[u8]>> {
+    /// The next piece of input, or `None` at the end of the stream; a `TimedOut` error
+    /// once `deadline` passes.
+    pub(crate) fn read(
+        &mut self,
+        conn: &Arc<Connection>,
+        deadline: Option<Instant>,
+    ) -> io::Result<Option<&[u8]>> {
         #[cfg(feature = "tls")]
         if let Some(session) = conn.socket().tls() {
-            return self.read_tls(conn, session);
+            return self.read_tls(conn, session, deadline);
         }
-        let n = self.read_socket(conn)?;
+        let n = self.read_socket(conn, deadline)?;
         Ok((n > 0).then(|| &self.buf[..n]))
     }
 
-    fn read_socket(&mut self, conn: &Connection) -> io::Result<usize> {
+    fn read_socket(&mut self, conn: &Connection, deadline: Option<Instant>) -> io::Result<usize> {
         if self.grow {
             self.grow = false;
             let bigger = (self.buf.len() * 2).min(self.max);
             self.buf.resize(bigger, 0);
         }
-        let n = conn.socket().stream().read(&mut self.buf)?;
+        let stream = conn.socket().stream();
+        let n = net::recv_by(stream, &mut self.buf, deadline, &mut self.timeout)?;
         self.grow = n == self.buf.len() && n < self.max;
+        conn.counted_in(n);
         Ok(n)
     }
 
@@ -74,6 +87,7 @@ impl Inbound {
         &mut self,
         conn: &Arc<Connection>,
         session: &crate::tls::ServerSession,
+        deadline: Option<Instant>,
     ) -> io::Result<Option<&[u8]>> {
         if self.plain_at == self.plain.len() {
             self.plain.clear();
@@ -89,7 +103,7 @@ impl Inbound {
             if self.closed {
                 return Ok(None);
             }
-            let n = self.read_socket(conn)?;
+            let n = self.read_socket(conn, deadline)?;
             if n == 0 {
                 session.open_eof(&mut self.plain)?;
                 self.closed = true;

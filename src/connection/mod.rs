@@ -11,9 +11,11 @@
 
 mod caller;
 mod inbound;
+mod limits;
 mod outbound;
 mod settings;
 mod socket;
+mod stream;
 mod thread;
 
 use std::net::{SocketAddr, TcpStream};
@@ -24,9 +26,11 @@ pub use caller::Caller;
 pub(crate) use outbound::CloseBy;
 use outbound::{Wait, Write};
 pub(crate) use settings::Settings;
+pub use stream::Stream;
 pub(crate) use thread::run;
 
 use crate::error::Result;
+use crate::stats::Counters;
 use outbound::Outbound;
 use socket::Socket;
 
@@ -44,6 +48,7 @@ pub(crate) struct Connection {
     pub(crate) tls_info: OnceLock<Arc<crate::tls::TlsInfo>>,
     /// The connection thread, set when it starts: its writes may block on the socket.
     owner: OnceLock<ThreadId>,
+    counters: Arc<Counters>,
 }
 
 impl Connection {
@@ -53,6 +58,7 @@ impl Connection {
         (local, peer): (SocketAddr, SocketAddr),
         settings: Settings,
         #[cfg(feature = "tls")] tls: Option<crate::tls::ServerSession>,
+        counters: Arc<Counters>,
     ) -> Connection {
         let socket = Socket::new(
             stream,
@@ -60,6 +66,7 @@ impl Connection {
             tls,
             settings.write_timeout,
             settings.idle_timeout,
+            Arc::clone(&counters),
         );
         Connection {
             id,
@@ -70,7 +77,17 @@ impl Connection {
             #[cfg(feature = "tls")]
             tls_info: OnceLock::new(),
             owner: OnceLock::new(),
+            counters,
         }
+    }
+
+    /// Counts bytes read, for the listener's stats.
+    pub(crate) fn counted_in(&self, n: usize) {
+        self.counters.bytes_in(n);
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     pub(crate) fn socket(&self) -> &Socket {

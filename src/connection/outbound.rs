@@ -81,6 +81,10 @@ enum Stage {
     InCallback { close: Option<CloseBy> },
     /// The connection thread waits for input: a close asked for now begins at once.
     Reading,
+    /// The connection thread runs a stream handler, which reads and writes as it goes. A
+    /// `Caller` close begins at once (its reads then see the end of stream when the peer
+    /// answers our FIN); a stop waits for the handler to return (`close`).
+    Streaming { close: Option<CloseBy> },
     /// No new writes. What is queued goes out, then TLS close_notify and FIN, sent by
     /// `finisher` once nothing is queued.
     Closing { finisher: Finisher },
@@ -122,6 +126,8 @@ struct State {
     /// A write is putting its pieces in the queue; other writes wait for it, so that
     /// nothing lands between them.
     appending: bool,
+    /// Who first asked for a close from outside the connection thread (for the stats).
+    asked_by: Option<CloseBy>,
     writer: Option<WriterThread>,
     /// Threads waiting on `changed`.
     waiters: usize,
@@ -213,6 +219,7 @@ impl Outbound {
                 on_socket: OnSocket::Nobody,
                 queued: 0,
                 appending: false,
+                asked_by: None,
                 writer: None,
                 waiters: 0,
             }),
@@ -237,11 +244,20 @@ impl Outbound {
 
     /// `on_connect` may run: `false` if the connection was closed before it could.
     pub(crate) fn begin_connect(&self) -> bool {
+        self.begin(Stage::InCallback { close: None })
+    }
+
+    /// A stream handler may run: `false` if the connection was closed before it could.
+    pub(crate) fn begin_stream(&self) -> bool {
+        self.begin(Stage::Streaming { close: None })
+    }
+
+    fn begin(&self, stage: Stage) -> bool {
         let mut st = self.lock();
         if !matches!(st.stage, Stage::Accepted) {
             return false;
         }
-        st.stage = Stage::InCallback { close: None };
+        st.stage = stage;
         true
     }
 
@@ -343,6 +359,11 @@ impl Outbound {
         Some(first)
     }
 
+    /// Who first asked for a close from outside the connection thread, if anybody did.
+    pub(crate) fn asked_by(&self) -> Option<CloseBy> {
+        self.lock().asked_by
+    }
+
     /// Closed by force (or after a failed write).
     pub(crate) fn is_aborted(&self) -> bool {
         matches!(self.lock().stage, Stage::Aborted { .. })
@@ -360,7 +381,10 @@ impl Outbound {
     pub(crate) fn is_closed(&self) -> bool {
         !matches!(
             self.lock().stage,
-            Stage::Accepted | Stage::Reading | Stage::InCallback { close: None }
+            Stage::Accepted
+                | Stage::Reading
+                | Stage::InCallback { close: None }
+                | Stage::Streaming { close: None }
         )
     }
 
@@ -454,7 +478,10 @@ impl Outbound {
             Stage::InCallback {
                 close: Some(CloseBy::Caller),
             } if by_caller => Err(self.closed()),
-            Stage::Accepted | Stage::InCallback { .. } | Stage::Reading => Ok(()),
+            Stage::Accepted
+            | Stage::InCallback { .. }
+            | Stage::Reading
+            | Stage::Streaming { .. } => Ok(()),
             Stage::Aborted {
                 failure: Some(first),
             } => Err(first.echo(self.context())),
@@ -540,6 +567,7 @@ impl Outbound {
     /// caller (a stop) must abort the connection after the drain timeout.
     pub(crate) fn request_close(self: &Arc<Self>, by: CloseBy) -> bool {
         let mut st = self.lock();
+        st.asked_by.get_or_insert(by);
         match &mut st.stage {
             // on_connect has not started: the connection thread closes when it does.
             Stage::Accepted => {
@@ -556,6 +584,14 @@ impl Outbound {
                 false
             }
             Stage::Reading => self.close_while_reading(st, by),
+            // A stop lets the handler finish (until the stop's deadline forces it).
+            Stage::Streaming { close } if by == CloseBy::Stop => {
+                close.get_or_insert(by);
+                false
+            }
+            // A Caller close ends the conversation now: the handler's writes are refused
+            // and its reads see the end of stream once the peer answers our FIN.
+            Stage::Streaming { .. } => self.close_while_reading(st, by),
             _ => false,
         }
     }

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::net;
+use crate::stats::Counters;
 use crate::timeout::AtomicTimeout;
+use std::sync::Arc;
 
 #[derive(Debug)]
 pub(crate) struct Socket {
@@ -27,6 +29,7 @@ pub(crate) struct Socket {
     /// Milliseconds after `born` of the last byte read or written; kept only with an idle
     /// timeout (it costs a clock read).
     last_activity: Option<AtomicU64>,
+    counters: Arc<Counters>,
 }
 
 impl Socket {
@@ -35,6 +38,7 @@ impl Socket {
         #[cfg(feature = "tls")] tls: Option<crate::tls::ServerSession>,
         write_timeout: Option<Duration>,
         idle_timeout: Option<Duration>,
+        counters: Arc<Counters>,
     ) -> Socket {
         Socket {
             stream,
@@ -44,6 +48,7 @@ impl Socket {
             born: Instant::now(),
             idle_timeout,
             last_activity: idle_timeout.map(|_| AtomicU64::new(0)),
+            counters,
         }
     }
 
@@ -79,12 +84,6 @@ impl Socket {
     pub(crate) fn idle_deadline(&self) -> Option<Instant> {
         let last = self.last_activity.as_ref()?.load(Relaxed);
         Some(self.born + Duration::from_millis(last) + self.idle_timeout?)
-    }
-
-    /// Time since the last byte read or written.
-    pub(crate) fn idle_for(&self) -> Duration {
-        let last = self.last_activity.as_ref().map_or(0, |l| l.load(Relaxed));
-        Duration::from_millis(self.age_ms().saturating_sub(last))
     }
 
     fn age_ms(&self) -> u64 {
@@ -126,6 +125,10 @@ impl Socket {
         let mut timeout = self.send_timeout.get();
         let sent = net::send_all_until(&self.stream, bytes, &until, &|| self.touch(), &mut timeout);
         self.send_timeout.set(timeout);
+        // What a failed send moved is lost to the count; the connection fails anyway.
+        if sent.is_ok() {
+            self.counters.bytes_out(bytes.len());
+        }
         sent
     }
 
@@ -142,6 +145,7 @@ impl Socket {
                 let sent = net::send_now(&self.stream, &records)?;
                 if sent > 0 {
                     self.touch();
+                    self.counters.bytes_out(sent);
                 }
                 if sent < records.len() {
                     records.drain(..sent);
@@ -155,6 +159,7 @@ impl Socket {
         let sent = net::send_now(&self.stream, data)?;
         if sent > 0 {
             self.touch();
+            self.counters.bytes_out(sent);
         }
         Ok((sent, Vec::new()))
     }

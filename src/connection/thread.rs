@@ -7,15 +7,18 @@ use std::any::Any;
 use std::io::{self, Read};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::caller::Caller;
 use super::inbound::Inbound;
-use super::Connection;
+use super::limits;
+use super::stream::Stream;
+use super::{CloseBy, Connection};
 use crate::error::{Error, ErrorKind};
 use crate::net;
 use crate::reply::Reply;
-use crate::service::{ConnectionService, DynService};
+use crate::service::{report_error, ConnectionService, DynService, Handler, Serving};
+use crate::stats::Cause;
 
 /// How a connection's serving ended, which decides how it is closed.
 #[derive(Debug)]
@@ -33,7 +36,7 @@ enum End {
 }
 
 /// The body of a connection thread.
-pub(crate) fn run(conn: &Arc<Connection>, service: &dyn DynService) {
+pub(crate) fn run(conn: &Arc<Connection>, serving: &Serving) {
     conn.set_owner();
     log::debug!(
         "connection {} accepted from {} on {}",
@@ -45,10 +48,17 @@ pub(crate) fn run(conn: &Arc<Connection>, service: &dyn DynService) {
         return;
     }
     let caller = Caller::new(conn);
-    if conn.out.begin_connect() {
-        connected(conn, &caller, service);
-    } else {
+    let began = match serving {
+        Serving::Callbacks(service) => conn.out.begin_connect().then(|| {
+            connected(conn, &caller, &**service);
+        }),
+        Serving::Streams(handler) => conn.out.begin_stream().then(|| {
+            streamed(conn, &caller, &**handler);
+        }),
+    };
+    if began.is_none() {
         // Closed (by a stop) before any callback could run: close without one.
+        conn.counters().refused();
         close_quietly(conn);
     }
     conn.out.stop_writer();
@@ -62,11 +72,13 @@ fn connected(conn: &Arc<Connection>, caller: &Caller, service: &dyn DynService) 
         Ok(handler) => handler,
         Err(err) => {
             log::warn!("connection {} from {} refused: {err}", conn.id, conn.peer);
+            conn.counters().refused();
             close_quietly(conn);
             return;
         }
     };
     let end = serve(conn, caller, handler.as_mut());
+    conn.counters().closed(cause(conn, &end));
     if let End::Failed { error, .. } = &end {
         log::debug!("connection {}: {error}", conn.id);
         let _ = guarded(conn, "on_error", || handler.on_error(caller, error))
@@ -76,6 +88,44 @@ fn connected(conn: &Arc<Connection>, caller: &Caller, service: &dyn DynService) 
     let _ = guarded(conn, "on_close", || handler.on_close(caller)).map_err(|e| log::warn!("{e}"));
     if drain {
         drain_input(conn);
+    }
+}
+
+/// A stream handler's whole run: the handler, then the close (what it wrote is sent, FIN,
+/// the peer's input drained).
+fn streamed(conn: &Arc<Connection>, caller: &Caller, handler: &Handler) {
+    let mut stream = Stream::new(conn, caller);
+    let outcome = guarded(conn, "the stream handler", || handler(&mut stream));
+    let end = match outcome {
+        Ok(Ok(())) if conn.out.is_aborted() => stopped(conn),
+        Ok(Ok(())) => End::Local {
+            eof: stream.saw_eof(),
+        },
+        Ok(Err(err)) | Err(err) => failed(conn, err, true),
+    };
+    conn.counters().closed(cause(conn, &end));
+    if let End::Failed { error, .. } = &end {
+        // What the default on_error does: a trace a beginner sees.
+        report_error(caller, error);
+    }
+    if shut(conn, &end) {
+        drain_input(conn);
+    }
+}
+
+/// What closed the connection, for the listener's stats.
+fn cause(conn: &Connection, end: &End) -> Cause {
+    let by_stop = conn.out.asked_by() == Some(CloseBy::Stop);
+    match end {
+        End::PeerClosed => Cause::Peer,
+        End::Local { .. } | End::Forced if by_stop => Cause::Stop,
+        End::Local { .. } => Cause::Local,
+        End::Forced => Cause::Stop,
+        End::Failed { error, .. } => match error.kind() {
+            ErrorKind::Timeout => Cause::Timeout,
+            ErrorKind::Panic => Cause::Panic,
+            _ => Cause::Error,
+        },
     }
 }
 
@@ -102,6 +152,7 @@ fn handshake(conn: &Arc<Connection>) -> bool {
             }
             Err(err) => {
                 log::warn!("{err}");
+                conn.counters().tls_handshake_failed();
                 return false;
             }
         }
@@ -113,32 +164,22 @@ fn handshake(conn: &Arc<Connection>) -> bool {
 /// Reads and dispatches until the connection ends.
 fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionService) -> End {
     let mut inbound = Inbound::new(conn.settings.read_buffer_size);
-    let mut timer = ReadTimer::new(conn);
     conn.socket().touch();
     if !conn.out.leave_callback() {
         return stopped(conn); // closed during on_connect
     }
-    let mut after_timeout = false;
     loop {
-        if let Err(e) = timer.arm(conn, after_timeout) {
-            return failed(conn, read_error_of(conn, e), false);
-        }
-        let data = match inbound.read(conn) {
+        let data = match inbound.read(conn, limits::read_deadline(conn)) {
             Ok(None) => return end_of_input(conn, caller, handler),
             Ok(Some(data)) => data,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if net::is_timeout(&e) && timer.is_armed() => {
-                if let Some(error) = timer.expired(conn) {
-                    return failed(conn, error, true);
-                }
-                after_timeout = true;
-                continue;
-            }
+            Err(e) if net::is_timeout(&e) => match limits::passed(conn) {
+                Some(error) => return failed(conn, error, true),
+                None => continue, // traffic moved the deadline on
+            },
             Err(e) => return read_error(conn, e),
         };
-        after_timeout = false;
         conn.socket().touch();
-        if let Some(error) = timer.lifetime_over(conn) {
+        if let Some(error) = limits::lifetime_over(conn) {
             // A peer that never lets a read time out still meets its lifetime.
             return failed(conn, error, true);
         }
@@ -153,9 +194,8 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
             Ok(Ok(Reply::Bytes(bytes))) => conn.reply(&bytes),
             Ok(Err(err)) | Err(err) => return failed(conn, err, true),
         };
-        let end = written.err().map(|err| failed(conn, err, false));
-        if let Some(end) = end {
-            return end;
+        if let Err(err) = written {
+            return failed(conn, err, false);
         }
         if !conn.out.leave_callback() {
             return stopped(conn);
@@ -262,84 +302,6 @@ fn drain_input(conn: &Connection) {
             Ok(_) => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return,
-        }
-    }
-}
-
-/// Keeps the socket's read timeout at what the idle timeout and the lifetime allow.
-struct ReadTimer {
-    idle: Option<Duration>,
-    ends: Option<Instant>,
-    /// What `SO_RCVTIMEO` is set to now, to avoid a system call per read.
-    current: Option<Duration>,
-}
-
-impl ReadTimer {
-    fn new(conn: &Connection) -> ReadTimer {
-        ReadTimer {
-            idle: conn.settings.idle_timeout,
-            ends: conn.settings.max_lifetime.map(|t| conn.socket().born() + t),
-            current: None,
-        }
-    }
-
-    fn is_armed(&self) -> bool {
-        self.current.is_some()
-    }
-
-    /// Sets the read timeout for the next read. Right after a timeout that was not yet
-    /// the idle limit (writes kept the connection busy), only the rest of it is waited.
-    fn arm(&mut self, conn: &Connection, after_timeout: bool) -> io::Result<()> {
-        let mut wanted = self.idle.map(|idle| {
-            if after_timeout {
-                idle.saturating_sub(conn.socket().idle_for())
-            } else {
-                idle
-            }
-        });
-        if let Some(ends) = self.ends {
-            let left = ends.saturating_duration_since(Instant::now());
-            wanted = Some(wanted.map_or(left, |w| w.min(left)));
-        }
-        // A zero timeout means "block forever" to the OS; never ask for it.
-        let wanted = wanted.map(|w| w.max(Duration::from_millis(1)));
-        if wanted != self.current {
-            conn.socket().stream().set_read_timeout(wanted)?;
-            self.current = wanted;
-        }
-        Ok(())
-    }
-
-    /// The error to report if the lifetime is over.
-    fn lifetime_over(&self, conn: &Connection) -> Option<Error> {
-        let ends = self.ends?;
-        if Instant::now() < ends {
-            return None;
-        }
-        let message = format!(
-            "connection reached its max_lifetime of {:?}",
-            ends - conn.socket().born()
-        );
-        Some(Error::with(
-            ErrorKind::Timeout,
-            format!("read from {}", conn.peer),
-            message,
-        ))
-    }
-
-    /// The error to report if a limit has been reached.
-    fn expired(&self, conn: &Connection) -> Option<Error> {
-        if let Some(error) = self.lifetime_over(conn) {
-            return Some(error);
-        }
-        let context = format!("read from {}", conn.peer);
-        match self.idle {
-            Some(idle) if conn.socket().idle_for() >= idle => Some(Error::with(
-                ErrorKind::Timeout,
-                context,
-                format!("no traffic for the idle_timeout of {idle:?}"),
-            )),
-            _ => None,
         }
     }
 }

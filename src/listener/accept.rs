@@ -13,7 +13,8 @@ use super::live::Live;
 use crate::connection::{self, Connection, Settings};
 use crate::keepalive::Keepalive;
 use crate::net::{self, AcceptFailure};
-use crate::service::DynService;
+use crate::service::Serving;
+use crate::stats::Counters;
 
 /// Connection ids, unique for the life of the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -25,11 +26,12 @@ pub(crate) struct AcceptLoop {
     pub(crate) socket: Arc<TcpListener>,
     pub(crate) addr: SocketAddr,
     pub(crate) live: Arc<Live>,
-    pub(crate) service: Arc<dyn DynService>,
+    pub(crate) serving: Serving,
     pub(crate) settings: Settings,
     pub(crate) max_connections: usize,
     pub(crate) nodelay: bool,
     pub(crate) keepalive: Option<Keepalive>,
+    pub(crate) counters: Arc<Counters>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::ServerTls>,
 }
@@ -38,7 +40,10 @@ impl AcceptLoop {
     pub(crate) fn run(self) {
         log::debug!("listener on {} accepting", self.addr);
         let mut backoff = BACKOFF_FIRST;
-        while self.live.wait_for_slot(self.max_connections) {
+        while self
+            .live
+            .wait_for_slot(self.max_connections, || self.counters.limit_wait())
+        {
             match self.socket.accept() {
                 Ok((stream, peer)) => match self.admit(stream, peer) {
                     Ok(()) => {
@@ -60,6 +65,7 @@ impl AcceptLoop {
                     self.addr
                 ),
             }
+            self.counters.accept_backoff();
             if !self.live.pause(backoff) {
                 break;
             }
@@ -87,6 +93,7 @@ impl AcceptLoop {
         // The TLS session is made here; its handshake runs on the connection's thread.
         #[cfg(feature = "tls")]
         let tls = self.tls.as_ref().map(|tls| tls.session()).transpose()?;
+        self.counters.accepted();
         let conn = Connection::new(
             id,
             stream,
@@ -94,16 +101,18 @@ impl AcceptLoop {
             self.settings,
             #[cfg(feature = "tls")]
             tls,
+            Arc::clone(&self.counters),
         );
         let builder = thread::Builder::new()
             .name(format!("synctcp-conn-{id}"))
             .stack_size(self.settings.stack_size);
-        let service = Arc::clone(&self.service);
+        let serving = self.serving.clone();
         let admitted = self.live.spawn(Arc::new(conn), builder, move |conn| {
-            connection::run(conn, &*service)
+            connection::run(conn, &serving)
         })?;
         if !admitted {
             log::debug!("listener on {}: stopping; closed {peer}", self.addr);
+            self.counters.refused();
         }
         Ok(())
     }

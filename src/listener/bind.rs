@@ -102,6 +102,7 @@ impl Listener {
             fresh: true,
             service: None,
             control: Arc::new(Control::new(addr, config.drain_timeout)),
+            counters: Arc::default(),
         })
     }
 
@@ -160,6 +161,7 @@ impl Listener {
             fresh: true,
             service: None,
             control: Arc::new(Control::new(addr, config.drain_timeout)),
+            counters: Arc::default(),
         })
     }
 }

@@ -135,10 +135,13 @@ impl Live {
         self.lock().live.len()
     }
 
-    /// Accept loop: waits until fewer than `max` connections are open. `false` when the
-    /// listener is stopping.
-    pub(crate) fn wait_for_slot(&self, max: usize) -> bool {
+    /// Accept loop: waits until fewer than `max` connections are open, calling `waiting`
+    /// first if it has to. `false` when the listener is stopping.
+    pub(crate) fn wait_for_slot(&self, max: usize, waiting: impl FnOnce()) -> bool {
         let mut st = self.lock();
+        if !st.stopping && st.live.len() >= max {
+            waiting();
+        }
         while !st.stopping && st.live.len() >= max {
             st = self.wait(st, None);
         }

@@ -17,10 +17,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::connection::Caller;
+use crate::connection::{Caller, Stream};
 use crate::error::{Error, ErrorKind, Result};
 use crate::net;
-use crate::service::{ConnectionService, DynService, Service};
+use crate::service::{ConnectionService, Service, Serving};
+use crate::stats::{Counters, Stats};
 use accept::AcceptLoop;
 use live::Live;
 use stop::{Control, Running};
@@ -75,8 +76,9 @@ pub struct Listener {
     socket: Arc<TcpListener>,
     /// `socket` listens and was never started (a stop closes it).
     fresh: bool,
-    service: Option<Arc<dyn DynService>>,
+    service: Option<Serving>,
     control: Arc<Control>,
+    counters: Arc<Counters>,
 }
 
 impl Listener {
@@ -174,7 +176,64 @@ impl Listener {
                 "a service is attached already; detach it first",
             ));
         }
-        self.service = Some(Arc::new(service));
+        self.service = Some(Serving::Callbacks(Arc::new(service)));
+        Ok(())
+    }
+
+    /// Attaches a stream handler instead of a service: for each connection, on its own
+    /// thread, `handler` gets the connection as a [`Stream`] to read and write in a loop,
+    /// as Python's `StreamRequestHandler` and Go's `go handle(conn)` do. When it returns,
+    /// the connection closes in order (what it wrote is sent, then FIN); an error it
+    /// returns, or a panic, is reported as a service's default `on_error` does, and closes
+    /// the connection too.
+    ///
+    /// Everything a listener guarantees holds: `max_connections`, the idle timeout and the
+    /// lifetime (a read waiting past them returns a `Timeout` error), TLS (the handshake is
+    /// done before the handler runs), writes from other threads through
+    /// [`stream.caller()`](Stream::caller), and stops: a graceful stop lets running
+    /// handlers finish until its deadline, then closes their connections (their reads
+    /// return `Closed`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidConfig`] when a service or handler is attached already.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use synctcp::{Client, Listener};
+    ///
+    /// let mut listener = Listener::bind("127.0.0.1:0")?;
+    /// listener.attach_handler(|stream| {
+    ///     let mut lines = BufReader::new(&*stream).lines();
+    ///     writeln!(&*stream, "What is your name?")?;
+    ///     let name = lines.next().transpose()?.unwrap_or_default();
+    ///     writeln!(&*stream, "Hello, {name}!")?;
+    ///     Ok(())
+    /// })?;
+    /// listener.start()?;
+    ///
+    /// let client = Client::connect(listener.local_addr())?;
+    /// client.write_bytes(b"Ballerina\n")?;
+    /// let mut all = Vec::new();
+    /// while let Ok(bytes) = client.read_bytes() {
+    ///     all.extend(bytes);
+    /// }
+    /// assert_eq!(all, b"What is your name?\nHello, Ballerina!\n");
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn attach_handler<F>(&mut self, handler: F) -> Result<()>
+    where
+        F: Fn(&mut Stream) -> Result<()> + Send + Sync + 'static,
+    {
+        if self.service.is_some() {
+            return Err(self.invalid(
+                "attach to",
+                "a service is attached already; detach it first",
+            ));
+        }
+        self.service = Some(Serving::Streams(Arc::new(handler)));
         Ok(())
     }
 
@@ -237,7 +296,7 @@ impl Listener {
         if self.control.is_busy() {
             return Err(self.invalid("start listener on", "it is running already"));
         }
-        let Some(service) = self.service.clone() else {
+        let Some(serving) = self.service.clone() else {
             return Err(self.invalid("start listener on", "no service is attached"));
         };
         let context = format!("start listener on {}", self.addr);
@@ -252,11 +311,12 @@ impl Listener {
             socket: Arc::clone(&self.socket),
             addr: self.addr,
             live: Arc::clone(&live),
-            service,
+            serving,
             settings: self.config.settings(),
             max_connections: self.config.max_connections,
             nodelay: self.config.nodelay,
             keepalive: self.config.keepalive,
+            counters: Arc::clone(&self.counters),
             #[cfg(feature = "tls")]
             tls: self.tls.clone(),
         };
@@ -423,6 +483,37 @@ impl Listener {
         Ok(())
     }
 
+    /// Attaches `handler` (as [`attach_handler`](Listener::attach_handler)), starts, and
+    /// serves until a [`StopHandle`] stops the listener; then returns.
+    ///
+    /// # Errors
+    ///
+    /// As [`attach_handler`](Listener::attach_handler) and [`start`](Listener::start).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::io::{BufRead, BufReader, Write};
+    ///
+    /// fn main() -> synctcp::Result<()> {
+    ///     synctcp::Listener::bind(3000)?.serve_handler(|stream| {
+    ///         for line in BufReader::new(&*stream).lines() {
+    ///             writeln!(&*stream, "{}", line?)?;
+    ///         }
+    ///         Ok(())
+    ///     })
+    /// }
+    /// ```
+    pub fn serve_handler<F>(mut self, handler: F) -> Result<()>
+    where
+        F: Fn(&mut Stream) -> Result<()> + Send + Sync + 'static,
+    {
+        self.attach_handler(handler)?;
+        self.start()?;
+        self.control.wait_stopped();
+        Ok(())
+    }
+
     /// Whether the listener is accepting connections.
     ///
     /// # Examples
@@ -447,6 +538,21 @@ impl Listener {
     /// ```
     pub fn connection_count(&self) -> usize {
         self.control.connection_count()
+    }
+
+    /// The listener's counters now: connections open, accepted, refused and closed by
+    /// cause, bytes in and out, TLS handshake failures, accept back-offs. Reading them
+    /// costs a lock; keeping them costs relaxed atomic additions.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let listener = synctcp::Listener::bind("127.0.0.1:0")?;
+    /// assert_eq!(listener.stats(), synctcp::Stats::default());
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot(self.connection_count())
     }
 
     fn invalid(&self, operation: &str, message: &str) -> Error {
