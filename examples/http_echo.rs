@@ -13,7 +13,7 @@
 use std::io::Write;
 
 use synctcp::framing::{Codec, Frame, FrameService, Framed};
-use synctcp::{Caller, Error, ErrorKind, Listener, Reply};
+use synctcp::{Caller, Error, ErrorKind, Listener, Reply, Stats, StopHandle};
 
 /// The largest request head (request line and headers) accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -60,6 +60,7 @@ impl Codec for HttpRequests {
 /// What the service needs from a request head.
 struct Head<'a> {
     method: &'a str,
+    target: &'a str,
     content_length: usize,
     content_type: Option<&'a str>,
     close: bool,
@@ -70,7 +71,7 @@ fn parse_head(head: &[u8]) -> Result<Head<'_>, Error> {
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default();
     let mut parts = request_line.split(' ');
-    let (Some(method), Some(_target), Some(version), None) =
+    let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(malformed(format!("bad request line {request_line:?}")));
@@ -80,6 +81,7 @@ fn parse_head(head: &[u8]) -> Result<Head<'_>, Error> {
     }
     let mut parsed = Head {
         method,
+        target,
         content_length: 0,
         content_type: None,
         close: version == "HTTP/1.0",
@@ -120,8 +122,10 @@ fn response(status: &str, content_type: &str, body: &[u8], close: bool) -> Vec<u
     out
 }
 
-/// Echoes POST bodies.
-struct EchoService;
+/// Echoes POST bodies; `GET /stats` shows the listener's counters.
+struct EchoService {
+    listener: StopHandle,
+}
 
 impl FrameService for EchoService {
     fn on_frame(&mut self, caller: &Caller, request: &[u8]) -> Result<Reply, Error> {
@@ -136,6 +140,12 @@ impl FrameService for EchoService {
                 "200 OK",
                 head.content_type.unwrap_or("application/octet-stream"),
                 body,
+                head.close,
+            ),
+            "GET" if head.target == "/stats" => response(
+                "200 OK",
+                "text/plain",
+                stats_page(&self.listener.stats()).as_bytes(),
                 head.close,
             ),
             "GET" | "HEAD" => response(
@@ -183,5 +193,35 @@ fn run(port: u16) -> Result<(), Error> {
     let listener = Listener::bind(port)?;
     println!("listening on {}", listener.local_addr());
     std::io::stdout().flush()?;
-    listener.serve(|_| Ok(Framed::new(HttpRequests, EchoService)))
+    let handle = listener.stop_handle();
+    listener.serve(move |_| {
+        let service = EchoService {
+            listener: handle.clone(),
+        };
+        Ok(Framed::new(HttpRequests, service))
+    })
+}
+
+/// The counters as `name value` lines.
+fn stats_page(stats: &Stats) -> String {
+    let closed = &stats.closed;
+    [
+        ("active", stats.active),
+        ("accepted", stats.accepted),
+        ("refused", stats.refused),
+        ("limit_waits", stats.limit_waits),
+        ("closed_by_peer", closed.by_peer),
+        ("closed_locally", closed.locally),
+        ("closed_by_error", closed.by_error),
+        ("closed_by_timeout", closed.by_timeout),
+        ("closed_by_panic", closed.by_panic),
+        ("closed_by_stop", closed.by_stop),
+        ("bytes_in", stats.bytes_in),
+        ("bytes_out", stats.bytes_out),
+        ("tls_handshake_failures", stats.tls_handshake_failures),
+        ("accept_backoffs", stats.accept_backoffs),
+    ]
+    .iter()
+    .map(|(name, value)| format!("{name} {value}\n"))
+    .collect()
 }

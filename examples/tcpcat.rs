@@ -32,6 +32,8 @@ options:
   --key FILE       with --tls --listen: the server's private key (PEM)
   --ca FILE        with --tls: the certificate to trust (client), or the CA whose
                    client certificates to require (listener)
+  -v, --verbose    with --listen: stop when standard input ends (Ctrl-D), and then
+                   print the listener's counters on standard error
   -h, --help       print this help
 
 When standard input ends, the client shuts down its sending side and keeps printing
@@ -55,6 +57,7 @@ struct Options {
     cert: Option<String>,
     key: Option<String>,
     ca: Option<String>,
+    verbose: bool,
 }
 
 /// A failure and the exit code it maps to.
@@ -124,6 +127,7 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
             "--cert" => options.cert = Some(value("--cert")?),
             "--key" => options.key = Some(value("--key")?),
             "--ca" => options.ca = Some(value("--ca")?),
+            "--verbose" | "-v" => options.verbose = true,
             flag if flag.starts_with('-') && flag.len() > 1 => {
                 return Err(usage(format!("unknown option {flag}")))
             }
@@ -222,6 +226,15 @@ fn listen(port: u16, options: &Options) -> Result<(), Failure> {
     }
     let listener = Listener::bind_with(port, &config)?;
     eprintln!("listening on {}", listener.local_addr());
+    let stop = listener.stop_handle();
+    if options.verbose {
+        // Standard input ending (Ctrl-D) stops the listener.
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let _ = io::copy(&mut io::stdin().lock(), &mut io::sink());
+            let _ = stop.graceful_stop(Duration::from_secs(5));
+        });
+    }
     let lines = options.lines;
     listener.serve(move |caller| {
         eprintln!("connection from {}", caller.remote_addr());
@@ -231,6 +244,23 @@ fn listen(port: u16, options: &Options) -> Result<(), Failure> {
             Printer::Bytes
         })
     })?;
+    if options.verbose {
+        let stats = stop.stats();
+        let closed = stats.closed;
+        eprintln!(
+            "stopped: {} accepted, {} refused, closed {} by peer, {} locally, {} by error, \
+             {} by timeout, {} by stop; {} bytes in, {} bytes out",
+            stats.accepted,
+            stats.refused,
+            closed.by_peer,
+            closed.locally,
+            closed.by_error,
+            closed.by_timeout,
+            closed.by_stop,
+            stats.bytes_in,
+            stats.bytes_out
+        );
+    }
     Ok(())
 }
 

@@ -241,3 +241,46 @@ fn wait_exit(
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
+
+#[test]
+fn line_echo_writes_every_line_back() {
+    let (_server, port) = start_server("line_echo");
+    let client = connect_port(port);
+    client.write_bytes(b"first\nsec").unwrap();
+    client.write_bytes(b"ond\n").unwrap();
+    assert_eq!(client.read_bytes_exact(13).unwrap(), b"first\nsecond\n");
+}
+
+#[test]
+fn guessing_game_plays_the_same_as_a_loop_and_as_callbacks() {
+    use synctcp::framing::Delimited;
+    for args in [&["0"][..], &["--callbacks", "0"]] {
+        let (_server, port) = start_command("guessing_game", args);
+        let client = connect_port(port);
+        let lines = Delimited::lines();
+        let line = |client: &Client| String::from_utf8(client.read_frame(&lines).unwrap()).unwrap();
+        for _game in 0..2 {
+            assert_eq!(line(&client), "I am thinking of a number from 1 to 100.");
+            // Binary search: at most 7 guesses.
+            let (mut low, mut high) = (1, 100);
+            let mut guesses = 0;
+            loop {
+                let guess = (low + high) / 2;
+                guesses += 1;
+                client.write_bytes(format!("{guess}\n").as_bytes()).unwrap();
+                match line(&client).as_str() {
+                    "higher" => low = guess + 1,
+                    "lower" => high = guess - 1,
+                    right => {
+                        assert_eq!(right, format!("right! {guesses} guesses"), "{args:?}");
+                        break;
+                    }
+                }
+                assert!(guesses <= 7, "{args:?}: no answer narrows it down");
+            }
+        }
+        client.write_bytes(b"banana\n").unwrap();
+        assert_eq!(line(&client), "I am thinking of a number from 1 to 100.");
+        assert_eq!(line(&client), "a number from 1 to 100, please");
+    }
+}

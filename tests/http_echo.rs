@@ -91,3 +91,25 @@ fn a_malformed_request_gets_400_and_the_connection_closes() {
         assert!(text.contains("Connection: close"), "{text}");
     }
 }
+
+#[test]
+fn get_stats_shows_the_listeners_counters() {
+    let (_server, port) = server();
+    let url = format!("http://127.0.0.1:{port}/");
+    for _ in 0..3 {
+        let out = curl(&["--data-binary", "12345", &url]);
+        assert_eq!(out.stdout, b"12345");
+    }
+    let out = curl(&[&format!("http://127.0.0.1:{port}/stats")]);
+    let page = String::from_utf8_lossy(&out.stdout).into_owned();
+    let value = |name: &str| -> u64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {page}"))
+    };
+    // Four connections so far (three POSTs, this GET), the GET's still open.
+    assert_eq!(value("accepted"), 4, "{page}");
+    assert_eq!(value("active"), 1, "{page}");
+    assert!(value("bytes_in") > 3 * 5, "{page}");
+    assert!(value("bytes_out") > 3 * 5, "{page}");
+}

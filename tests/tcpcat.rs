@@ -276,3 +276,35 @@ fn tls_on_both_sides() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn verbose_listen_mode_stops_when_stdin_ends_and_prints_its_counters() {
+    let mut child = Command::new(example("tcpcat"))
+        .args(["--listen", "0", "-v"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+    let client = connect_port(port);
+    client.write_bytes(b"hello").unwrap();
+    client.close().unwrap();
+    // "connection from ..." and "... closed", then the end of standard input stops it.
+    for _ in 0..2 {
+        line.clear();
+        stderr.read_line(&mut line).unwrap();
+    }
+    drop(child.stdin.take());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{rest}");
+    assert!(
+        rest.contains("stopped: 1 accepted") && rest.contains("5 bytes in"),
+        "{rest}"
+    );
+}

@@ -102,7 +102,6 @@ impl Listener {
             fresh: true,
             service: None,
             control: Arc::new(Control::new(addr, config.drain_timeout)),
-            counters: Arc::default(),
         })
     }
 
@@ -161,7 +160,6 @@ impl Listener {
             fresh: true,
             service: None,
             control: Arc::new(Control::new(addr, config.drain_timeout)),
-            counters: Arc::default(),
         })
     }
 }

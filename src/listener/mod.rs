@@ -21,7 +21,7 @@ use crate::connection::{Caller, Stream};
 use crate::error::{Error, ErrorKind, Result};
 use crate::net;
 use crate::service::{ConnectionService, Service, Serving};
-use crate::stats::{Counters, Stats};
+use crate::stats::Stats;
 use accept::AcceptLoop;
 use live::Live;
 use stop::{Control, Running};
@@ -78,7 +78,6 @@ pub struct Listener {
     fresh: bool,
     service: Option<Serving>,
     control: Arc<Control>,
-    counters: Arc<Counters>,
 }
 
 impl Listener {
@@ -316,7 +315,7 @@ impl Listener {
             max_connections: self.config.max_connections,
             nodelay: self.config.nodelay,
             keepalive: self.config.keepalive,
-            counters: Arc::clone(&self.counters),
+            counters: Arc::clone(self.control.counters()),
             #[cfg(feature = "tls")]
             tls: self.tls.clone(),
         };
@@ -552,7 +551,7 @@ impl Listener {
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn stats(&self) -> Stats {
-        self.counters.snapshot(self.connection_count())
+        self.control.stats()
     }
 
     fn invalid(&self, operation: &str, message: &str) -> Error {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::live::Live;
 use crate::error::{Error, ErrorKind, Result};
 use crate::net;
+use crate::stats::{Counters, Stats};
 
 /// How long a stop waits, after closing connections by force, for their threads to leave
 /// the callbacks they are in and run `on_close`.
@@ -41,6 +42,7 @@ pub(crate) struct Control {
     /// The connections of the last stop, kept for `serve`: a stop called from inside a
     /// callback returns before that callback's connection has ended.
     stopped: Mutex<Option<Arc<Live>>>,
+    counters: Arc<Counters>,
 }
 
 impl Control {
@@ -51,7 +53,17 @@ impl Control {
             state: Mutex::new(State::Stopped),
             changed: Condvar::new(),
             stopped: Mutex::default(),
+            counters: Arc::default(),
         }
+    }
+
+    /// The counters every connection of this listener adds to.
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        self.counters.snapshot(self.connection_count())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -303,5 +315,19 @@ impl StopHandle {
     /// ```
     pub fn is_running(&self) -> bool {
         self.control.is_running()
+    }
+
+    /// The listener's counters now, as [`Listener::stats`](crate::Listener::stats) gives
+    /// them: for a server given to `serve` that reports on itself (a `/stats` page).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let listener = synctcp::Listener::bind("127.0.0.1:0")?;
+    /// assert_eq!(listener.stop_handle().stats().accepted, 0);
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn stats(&self) -> Stats {
+        self.control.stats()
     }
 }
