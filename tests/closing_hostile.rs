@@ -103,8 +103,11 @@ fn close_after_queued_writes_from_another_thread_runs_on_close() {
             );
             let mut peer = raw_to(&listener);
             let (got, end) = read_all(&mut peer);
+            // The drain starts at our FIN, which the peer has just read as its end of
+            // stream: on_close is due drain_timeout after that.
+            let eof = Instant::now();
             let (closed, r) = rx.recv_timeout(WAIT).unwrap();
-            let eof_after = closed.elapsed();
+            let eof_after = eof.saturating_duration_since(closed);
             if end.is_err() || got.len() != size || r.is_err() {
                 failures.push(format!(
                     "{name}: got {} bytes, end {end:?}, write {r:?}",
@@ -117,9 +120,9 @@ fn close_after_queued_writes_from_another_thread_runs_on_close() {
                     drain + Duration::from_secs(5),
                     listener.connection_count()
                 )),
-                Some((at, _)) if at.saturating_duration_since(closed) > bound(drain) => failures.push(format!(
-                    "{name}: on_close {:?} after the close; drain {drain:?}",
-                    at - closed
+                Some((at, _)) if at.saturating_duration_since(eof) > bound(drain) => failures.push(format!(
+                    "{name}: on_close {:?} after the peer read our FIN; drain {drain:?}",
+                    at.saturating_duration_since(eof)
                 )),
                 Some(_) => {}
             }
@@ -153,8 +156,10 @@ fn close_with_bytes_still_queued_then_a_silent_open_peer() {
             }),
         );
         let mut peer = raw_to(&listener);
-        let (closed, r) = rx.recv_timeout(WAIT).unwrap(); // before reading a byte
+        let (_closed, r) = rx.recv_timeout(WAIT).unwrap(); // before reading a byte
         let (got, end) = read_all(&mut peer);
+        // The drain starts at our FIN, which the peer has just read as its end of stream.
+        let eof = Instant::now();
         let name = format!("{tls_like_size} bytes queued");
         if end.is_err() || got.len() != tls_like_size || r.is_err() {
             failures.push(format!(
@@ -170,10 +175,12 @@ fn close_with_bytes_still_queued_then_a_silent_open_peer() {
                  connection_count {}",
                 listener.connection_count()
             )),
-            Some((at, _)) if at - closed > bound(drain) => failures.push(format!(
-                "{name}: on_close {:?} after Caller::close",
-                at - closed
-            )),
+            Some((at, _)) if at.saturating_duration_since(eof) > bound(drain) => {
+                failures.push(format!(
+                    "{name}: on_close {:?} after the peer read our FIN",
+                    at.saturating_duration_since(eof)
+                ))
+            }
             Some(_) => {}
         }
         drop(peer);
@@ -382,7 +389,10 @@ fn writes_from_on_error_and_on_close_return_promptly() {
             .write_timeout(Some(Duration::from_secs(1)))
             .drain_timeout(Duration::from_millis(200)),
         Script::new()
-            .on_bytes(|_, _| Ok(Some(huge().to_vec())))
+            .on_bytes(|caller, _| {
+                caller.write_bytes(huge())?; // no 64 MiB copy before the write
+                Ok(None)
+            })
             .on_error(move |c, _| {
                 let started = Instant::now();
                 let r = c.write_bytes(&vec![1u8; 4 * MIB]);

@@ -255,7 +255,10 @@ fn tls_listener_reply_to_a_client_that_never_reads_meets_write_timeout() {
             listener_config()
                 .secure_socket(server_tls(&pki))
                 .write_timeout(Some(timeout)),
-            Script::new().on_bytes(|_, _| Ok(Some(huge().to_vec()))),
+            Script::new().on_bytes(|caller, _| {
+                caller.write_bytes(huge())?; // no 64 MiB copy before the write
+                Ok(None)
+            }),
         );
         let client = connect(
             &listener,
@@ -286,7 +289,10 @@ fn tls_max_lifetime_while_writing_to_a_peer_that_never_reads() {
             .secure_socket(server_tls(&pki))
             .write_timeout(Some(Duration::from_secs(10)))
             .max_lifetime(Some(lifetime)),
-        Script::new().on_bytes(|_, _| Ok(Some(huge().to_vec()))),
+        Script::new().on_bytes(|caller, _| {
+            caller.write_bytes(huge())?; // no 64 MiB copy before the write
+            Ok(None)
+        }),
     );
     let client = connect(
         &listener,
@@ -414,7 +420,10 @@ fn idle_timeout_closes_a_connection_whose_write_is_stalled() {
         listener_config()
             .idle_timeout(Some(idle))
             .write_timeout(Some(Duration::from_secs(15))),
-        Script::new().on_bytes(|_, _| Ok(Some(huge().to_vec()))),
+        Script::new().on_bytes(|caller, _| {
+            caller.write_bytes(huge())?; // no 64 MiB copy before the write
+            Ok(None)
+        }),
     );
     let mut peer = raw_to(&listener);
     peer.write_all(b"go").unwrap(); // and never reads
@@ -553,7 +562,10 @@ fn stops_cut_a_reply_blocked_on_a_peer_that_never_reads() {
             listener_config()
                 .write_timeout(Some(Duration::from_secs(60)))
                 .drain_timeout(Duration::from_secs(10)),
-            Script::new().on_bytes(|_, _| Ok(Some(huge().to_vec()))),
+            Script::new().on_bytes(|caller, _| {
+                caller.write_bytes(huge())?; // no 64 MiB copy before the write
+                Ok(None)
+            }),
         );
         let mut peer = raw_to(&listener);
         peer.write_all(b"go").unwrap(); // never reads
@@ -655,7 +667,10 @@ fn tls_listener_write_timeout_against_a_peer_reading_a_byte_every_100_ms() {
         listener_config()
             .secure_socket(server_tls(&pki))
             .write_timeout(Some(timeout)),
-        Script::new().on_bytes(|_, _| Ok(Some(huge().to_vec()))),
+        Script::new().on_bytes(|caller, _| {
+            caller.write_bytes(huge())?; // no 64 MiB copy before the write
+            Ok(None)
+        }),
     );
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_file_iter(pki.path("ca.pem")).unwrap() {
