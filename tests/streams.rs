@@ -275,10 +275,14 @@ fn stats_count_what_happened() {
         peer.read_to_end(&mut all).unwrap();
         assert_eq!(all, b"12345");
     }
-    wait_until(WAIT, "three connections closed and their threads gone", || {
-        let stats = listener.stats();
-        stats.closed.locally == 3 && stats.active == 0
-    });
+    wait_until(
+        WAIT,
+        "three connections closed and their threads gone",
+        || {
+            let stats = listener.stats();
+            stats.closed.locally == 3 && stats.active == 0
+        },
+    );
     let stats = listener.stats();
     assert_eq!(stats.accepted, 3);
     assert_eq!(stats.active, 0);

@@ -105,7 +105,7 @@ pub trait Codec {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) when the frame cannot be
+    /// [`ErrorKind::InvalidData`] when the frame cannot be
     /// encoded: longer than the maximum, or holding the delimiter.
     fn encode(&self, frame: &[u8], out: &mut Vec<u8>) -> Result<()>;
 
@@ -121,7 +121,7 @@ pub trait Codec {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) when the bytes can never
+    /// [`ErrorKind::InvalidData`] when the bytes can never
     /// become a valid frame (a frame longer than the maximum): the stream cannot be
     /// followed any further.
     fn decode(&self, buf: &[u8], progress: &mut usize) -> Result<Option<Frame>>;
@@ -131,7 +131,7 @@ pub trait Codec {
     /// one to end with the stream.
     ///
     /// The default refuses leftover bytes: a frame cut off by the end of the stream is an
-    /// [`ErrorKind::InvalidData`](crate::ErrorKind::InvalidData) error. [`Delimited`]
+    /// [`ErrorKind::InvalidData`] error. [`Delimited`]
     /// returns an unterminated last line as a frame, as `BufRead::lines` does.
     ///
     /// # Errors
