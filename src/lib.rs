@@ -220,6 +220,7 @@ pub mod framing;
 mod keepalive;
 mod listener;
 mod net;
+mod proxy;
 mod reply;
 mod service;
 mod signal;

@@ -71,11 +71,27 @@ pub(crate) enum ConnectError {
 
 /// A listening socket on `addr` with the given backlog. `SO_REUSEADDR` is set (as
 /// `std::net` does on Unix) so that a listener can be started again on the same port while
-/// old connections sit in TIME_WAIT. An IPv6 wildcard also accepts IPv4 (dual stack).
-pub(crate) fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+/// old connections sit in TIME_WAIT; `SO_REUSEPORT` when asked for. An IPv6 wildcard also
+/// accepts IPv4 (dual stack).
+pub(crate) fn listen(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     #[cfg(unix)]
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        #[cfg(all(
+            unix,
+            not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+        ))]
+        socket.set_reuse_port(true)?;
+        #[cfg(not(all(
+            unix,
+            not(any(target_os = "solaris", target_os = "illumos", target_os = "cygwin"))
+        )))]
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "SO_REUSEPORT is not available on this platform",
+        ));
+    }
     if addr.is_ipv6() && addr.ip().is_unspecified() {
         socket.set_only_v6(false)?;
     }

@@ -51,6 +51,7 @@ pub struct Caller {
     id: u64,
     local: SocketAddr,
     remote: SocketAddr,
+    proxied_by: Option<SocketAddr>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<crate::tls::TlsInfo>>,
 }
@@ -61,7 +62,8 @@ impl Caller {
             conn: Arc::downgrade(conn),
             id: conn.id,
             local: conn.local,
-            remote: conn.peer,
+            remote: conn.remote(),
+            proxied_by: conn.proxied_by(),
             #[cfg(feature = "tls")]
             tls: conn.tls_info.get().cloned(),
         }
@@ -182,6 +184,27 @@ impl Caller {
     /// ```
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The load balancer this connection came through, when the listener reads the PROXY
+    /// protocol ([`ListenerConfig::proxy_protocol`](crate::ListenerConfig::proxy_protocol))
+    /// and the balancer's header named a client; [`remote_addr`](Caller::remote_addr) is
+    /// then that client. `None` for a direct connection or the balancer's own (a health
+    /// check).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use synctcp::Caller;
+    /// fn describe(caller: &Caller) -> String {
+    ///     match caller.proxied_by() {
+    ///         Some(balancer) => format!("{} via {balancer}", caller.remote_addr()),
+    ///         None => caller.remote_addr().to_string(),
+    ///     }
+    /// }
+    /// ```
+    pub fn proxied_by(&self) -> Option<SocketAddr> {
+        self.proxied_by
     }
 
     /// The peer's address (std's name; [`remote_addr`](Caller::remote_addr) is the same).

@@ -13,6 +13,7 @@ mod caller;
 mod inbound;
 mod limits;
 mod outbound;
+mod proxy_header;
 mod settings;
 mod socket;
 mod stream;
@@ -48,6 +49,9 @@ pub(crate) struct Connection {
     pub(crate) tls_info: OnceLock<Arc<crate::tls::TlsInfo>>,
     /// The connection thread, set when it starts: its writes may block on the socket.
     owner: OnceLock<ThreadId>,
+    /// The original client, when a load balancer's PROXY header named it (`peer` is then
+    /// the balancer).
+    client: OnceLock<SocketAddr>,
     counters: Arc<Counters>,
 }
 
@@ -77,6 +81,7 @@ impl Connection {
             #[cfg(feature = "tls")]
             tls_info: OnceLock::new(),
             owner: OnceLock::new(),
+            client: OnceLock::new(),
             counters,
         }
     }
@@ -92,6 +97,17 @@ impl Connection {
 
     pub(crate) fn socket(&self) -> &Socket {
         self.out.socket()
+    }
+
+    /// Whom the connection is from: the original client behind a load balancer, or the
+    /// peer itself.
+    pub(crate) fn remote(&self) -> SocketAddr {
+        self.client.get().copied().unwrap_or(self.peer)
+    }
+
+    /// The load balancer the connection came through, if a PROXY header named a client.
+    pub(crate) fn proxied_by(&self) -> Option<SocketAddr> {
+        self.client.get().map(|_| self.peer)
     }
 
     /// Called first thing on the connection thread.

@@ -12,4 +12,6 @@ pub(crate) struct Settings {
     pub(crate) write_queue_bytes: usize,
     pub(crate) read_buffer_size: usize,
     pub(crate) stack_size: usize,
+    /// With the PROXY protocol on: how long the balancer may take to send its header.
+    pub(crate) proxy_header_timeout: Option<Duration>,
 }

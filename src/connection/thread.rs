@@ -44,7 +44,7 @@ pub(crate) fn run(conn: &Arc<Connection>, serving: &Serving) {
         conn.peer,
         conn.local
     );
-    if !handshake(conn) {
+    if !proxy_header(conn) || !handshake(conn) {
         return;
     }
     let caller = Caller::new(conn);
@@ -133,6 +133,26 @@ fn cause(conn: &Connection, end: &End) -> Cause {
 fn close_quietly(conn: &Connection) {
     if shut(conn, &End::Local { eof: false }) {
         drain_input(conn);
+    }
+}
+
+/// Reads the PROXY header, if the listener reads them, before anything else: a connection
+/// without a valid one is refused (closed, and counted).
+fn proxy_header(conn: &Connection) -> bool {
+    let Some(timeout) = conn.settings.proxy_header_timeout else {
+        return true;
+    };
+    match super::proxy_header::read(conn, timeout) {
+        Ok(Some(client)) => {
+            let _ = conn.client.set(client);
+            true
+        }
+        Ok(None) => true,
+        Err(err) => {
+            log::warn!("{err}; connection refused");
+            conn.counters().refused();
+            false
+        }
     }
 }
 

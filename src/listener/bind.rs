@@ -70,22 +70,22 @@ impl Listener {
                 // Dual stack where the system has IPv6, IPv4 only where it does not.
                 let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, *port));
                 let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, *port));
-                match net::listen(any6, config.backlog) {
+                match net::listen(any6, config.backlog, config.reuse_port) {
                     Ok(socket) => socket,
                     Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                         return Err(Error::io(&context, e))
                     }
-                    Err(_) => first_listening(&[any4], config.backlog, &context)?,
+                    Err(_) => first_listening(&[any4], config, &context)?,
                 }
             }
-            Address::Socket(addr) => first_listening(&[*addr], config.backlog, &context)?,
+            Address::Socket(addr) => first_listening(&[*addr], config, &context)?,
             Address::Host { host, port } => {
                 let addrs = net::resolve(host, *port).map_err(|e| {
                     Error::io(&context, e)
                         .kind_set(ErrorKind::InvalidConfig)
                         .message(format!("{host:?} does not resolve"))
                 })?;
-                first_listening(&addrs, config.backlog, &context)?
+                first_listening(&addrs, config, &context)?
             }
             Address::Unparsed { problem, .. } => {
                 return Err(Error::with(ErrorKind::InvalidConfig, &context, *problem))
@@ -165,10 +165,14 @@ impl Listener {
 }
 
 /// The first of `addrs` that can be bound and listened on.
-fn first_listening(addrs: &[SocketAddr], backlog: u32, context: &str) -> Result<TcpListener> {
+fn first_listening(
+    addrs: &[SocketAddr],
+    config: &ListenerConfig,
+    context: &str,
+) -> Result<TcpListener> {
     let mut last = None;
     for addr in addrs {
-        match net::listen(*addr, backlog) {
+        match net::listen(*addr, config.backlog, config.reuse_port) {
             Ok(socket) => return Ok(socket),
             Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => {
                 last = Some(
@@ -176,6 +180,9 @@ fn first_listening(addrs: &[SocketAddr], backlog: u32, context: &str) -> Result<
                         .kind_set(ErrorKind::InvalidConfig)
                         .message(format!("{} is not an address of this machine", addr.ip())),
                 );
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                last = Some(Error::io(context, e).kind_set(ErrorKind::InvalidConfig));
             }
             Err(e) => last = Some(Error::io(context, e)),
         }

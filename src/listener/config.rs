@@ -39,6 +39,9 @@ pub struct ListenerConfig {
     pub(crate) read_buffer_size: usize,
     pub(crate) nodelay: bool,
     pub(crate) keepalive: Option<Keepalive>,
+    pub(crate) proxy_protocol: bool,
+    pub(crate) proxy_header_timeout: Duration,
+    pub(crate) reuse_port: bool,
     #[cfg(feature = "tls")]
     pub(crate) secure_socket: Option<crate::tls::ListenerSecureSocket>,
 }
@@ -57,6 +60,9 @@ impl Default for ListenerConfig {
             read_buffer_size: 64 * 1024,
             nodelay: true,
             keepalive: Some(Keepalive::default()),
+            proxy_protocol: false,
+            proxy_header_timeout: Duration::from_secs(10),
+            reuse_port: false,
             #[cfg(feature = "tls")]
             secure_socket: None,
         }
@@ -292,6 +298,76 @@ impl ListenerConfig {
         self
     }
 
+    /// Reads HAProxy's PROXY protocol (versions 1 and 2): every connection must begin with
+    /// the header a load balancer sends (HAProxy's `send-proxy`/`send-proxy-v2`, Envoy's
+    /// and the cloud balancers' PROXY protocol options), read before anything else — the
+    /// TLS handshake too. The [`Caller`](crate::Caller) then reports the original client's
+    /// address as its `remote_addr`, and the balancer's as
+    /// [`proxied_by`](crate::Caller::proxied_by). A connection without a valid header
+    /// within [`proxy_header_timeout`](ListenerConfig::proxy_header_timeout) is refused and
+    /// counted ([`Stats::refused`](crate::Stats::refused)); it never reaches the service.
+    /// A v2 `LOCAL` header (a health check) is served with the real addresses.
+    ///
+    /// Only turn it on behind a balancer that always sends the header: a direct client
+    /// could otherwise claim any address.
+    ///
+    /// Default: `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = synctcp::ListenerConfig::new().proxy_protocol(true);
+    /// # let _ = config;
+    /// ```
+    pub fn proxy_protocol(mut self, on: bool) -> ListenerConfig {
+        self.proxy_protocol = on;
+        self
+    }
+
+    /// With [`proxy_protocol`](ListenerConfig::proxy_protocol): how long a connection may
+    /// take to send its whole header.
+    ///
+    /// Default: 10 s.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = synctcp::ListenerConfig::new()
+    ///     .proxy_protocol(true)
+    ///     .proxy_header_timeout(Duration::from_secs(2));
+    /// # let _ = config;
+    /// ```
+    pub fn proxy_header_timeout(mut self, timeout: Duration) -> ListenerConfig {
+        self.proxy_header_timeout = timeout;
+        self
+    }
+
+    /// Lets several listeners — in several processes — bind the same address and port
+    /// (`SO_REUSEPORT`, Unix only): the operating system spreads new connections over them.
+    /// Run N copies of a server on one port to use N cores' accept loops; stop one and the
+    /// others go on serving. Every listener on the port must set it (and, on Linux, run as
+    /// the same user).
+    ///
+    /// Default: `false`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::{Listener, ListenerConfig};
+    /// # #[cfg(unix)] {
+    /// let config = ListenerConfig::new().reuse_port(true);
+    /// let first = Listener::bind_with("127.0.0.1:0", &config)?;
+    /// let second = Listener::bind_with(first.local_addr(), &config)?; // the same port
+    /// assert_eq!(first.local_addr(), second.local_addr());
+    /// # }
+    /// # Ok::<(), synctcp::Error>(())
+    /// ```
+    pub fn reuse_port(mut self, on: bool) -> ListenerConfig {
+        self.reuse_port = on;
+        self
+    }
+
     /// Serves TLS: Ballerina's `secureSocket`. The certificate and key files are read, and
     /// every setting checked, when the listener is bound.
     ///
@@ -352,6 +428,7 @@ impl ListenerConfig {
             write_queue_bytes: self.write_queue_bytes,
             read_buffer_size: self.read_buffer_size,
             stack_size: self.stack_size,
+            proxy_header_timeout: self.proxy_protocol.then_some(self.proxy_header_timeout),
         }
     }
 }

@@ -301,8 +301,8 @@ impl Listener {
         let context = format!("start listener on {}", self.addr);
         if !self.fresh {
             // The last stop closed the socket: listen anew on the same address.
-            let socket =
-                net::listen(self.addr, self.config.backlog).map_err(|e| Error::io(&context, e))?;
+            let socket = net::listen(self.addr, self.config.backlog, self.config.reuse_port)
+                .map_err(|e| Error::io(&context, e))?;
             self.socket = Arc::new(socket);
         }
         let live = Arc::new(Live::new());
