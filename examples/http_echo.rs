@@ -2,7 +2,8 @@
 //!
 //! Run: `cargo run --example http_echo [PORT]` (default 9090), then
 //! `curl --data-binary 'hello' http://localhost:9090/`. The first line on stdout is
-//! `listening on HOST:PORT`.
+//! `listening on HOST:PORT`. `GET /stats` shows the listener's counters. Behind a load
+//! balancer that sends the PROXY protocol, run it with `-- --proxy [PORT]`.
 //!
 //! Requests are found in the byte stream by a codec of its own (`HttpRequests`, a
 //! `framing::Codec`): the head up to the blank line, then `Content-Length` bytes of body,
@@ -13,7 +14,7 @@
 use std::io::Write;
 
 use synctcp::framing::{Codec, Frame, FrameService, Framed};
-use synctcp::{Caller, Error, ErrorKind, Listener, Reply, Stats, StopHandle};
+use synctcp::{Caller, Error, ErrorKind, Listener, ListenerConfig, Reply, Stats, StopHandle};
 
 /// The largest request head (request line and headers) accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -176,21 +177,26 @@ impl FrameService for EchoService {
 }
 
 fn main() {
-    let port = match std::env::args().nth(1) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let proxy = args.first().is_some_and(|a| a == "--proxy");
+    if proxy {
+        args.remove(0);
+    }
+    let port = match args.first() {
         None => 9090,
         Some(arg) => arg.parse().unwrap_or_else(|_| {
             eprintln!("http_echo: {arg:?} is not a port number (0-65535)");
             std::process::exit(2)
         }),
     };
-    if let Err(err) = run(port) {
+    if let Err(err) = run(port, proxy) {
         eprintln!("http_echo: {err}");
         std::process::exit(1);
     }
 }
 
-fn run(port: u16) -> Result<(), Error> {
-    let listener = Listener::bind(port)?;
+fn run(port: u16, proxy: bool) -> Result<(), Error> {
+    let listener = Listener::bind_with(port, &ListenerConfig::new().proxy_protocol(proxy))?;
     println!("listening on {}", listener.local_addr());
     std::io::stdout().flush()?;
     let handle = listener.stop_handle();

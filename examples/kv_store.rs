@@ -12,52 +12,55 @@
 //! stdout is `listening on HOST:PORT`) and talk to it with `nc localhost 4000`, or with this
 //! program's client: `cargo run --example kv_store -- --client localhost:4000 "SET a 1" "GET a"`.
 //!
-//! It shows the shapes a small real server needs: state shared by every connection, whole
-//! lines from `framing`, `?` on parse errors, replies as `Reply`, and a server stopped from
-//! inside one of its own callbacks through a `StopHandle`.
+//! It shows what a small real server needs: state shared by every connection, whole lines
+//! from `framing`, `?` on parse errors, and a server stopped from inside one of its own
+//! connections through a `StopHandle`. A conversation of requests and answers reads best as
+//! a loop (`serve_handler`).
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use synctcp::framing::{Delimited, FrameService, Framed};
-use synctcp::{Caller, Client, Error, ErrorKind, Listener, Reply, StopHandle};
+use synctcp::framing::Delimited;
+use synctcp::{Client, Error, ErrorKind, Listener, StopHandle, Stream};
 
 type Store = Arc<Mutex<HashMap<String, String>>>;
 
-struct KvService {
-    store: Store,
-    stop: StopHandle,
-}
-
-impl FrameService for KvService {
-    fn on_frame(&mut self, _: &Caller, line: &[u8]) -> Result<Reply, Error> {
-        // Not UTF-8 is an InvalidData error: on_error, then this connection closes.
-        let line = std::str::from_utf8(line)?.trim_end_matches('\r');
+/// One connection: requests in, answers out, until the client leaves or says SHUTDOWN.
+fn session(stream: &mut Stream, store: &Store, stop: &StopHandle) -> Result<(), Error> {
+    let lines = Delimited::lines();
+    loop {
+        let line = match stream.read_frame(&lines) {
+            Ok(line) => line,
+            Err(err) if err.kind() == ErrorKind::Closed => return Ok(()), // the client left
+            Err(err) => return Err(err),
+        };
+        // Not UTF-8 is an InvalidData error: reported, and this connection closes.
+        let line = std::str::from_utf8(&line)?.trim_end_matches('\r');
         let mut words = line.splitn(3, ' ');
-        let reply = match (words.next(), words.next(), words.next()) {
+        let answer = match (words.next(), words.next(), words.next()) {
             (Some("SET"), Some(key), Some(value)) => {
-                self.store.lock().unwrap().insert(key.into(), value.into());
+                store.lock().unwrap().insert(key.into(), value.into());
                 "OK".to_string()
             }
-            (Some("GET"), Some(key), None) => match self.store.lock().unwrap().get(key) {
+            (Some("GET"), Some(key), None) => match store.lock().unwrap().get(key) {
                 Some(value) => format!("VALUE {value}"),
                 None => "NOT_FOUND".to_string(),
             },
-            (Some("DEL"), Some(key), None) => match self.store.lock().unwrap().remove(key) {
+            (Some("DEL"), Some(key), None) => match store.lock().unwrap().remove(key) {
                 Some(_) => "DELETED".to_string(),
                 None => "NOT_FOUND".to_string(),
             },
             (Some("SHUTDOWN"), None, None) => {
-                // From inside a callback: the stop does not wait for this connection
-                // (it could not end while we wait here); it closes once this reply is out.
-                self.stop.graceful_stop(Duration::from_secs(5))?;
-                "BYE".to_string()
+                stream.write_frame(&lines, b"BYE")?;
+                // From inside a connection: the stop waits for the others, not for this
+                // one (it could not end while we wait here); it ends when we return.
+                return stop.graceful_stop(Duration::from_secs(5));
             }
             _ => format!("ERR unknown request {line:?}"),
         };
-        Ok(reply.into())
+        stream.write_frame(&lines, answer.as_bytes())?;
     }
 }
 
@@ -74,13 +77,7 @@ fn serve(port: u16) -> Result<(), Error> {
     std::io::stdout().flush()?;
     let store = Store::default();
     let stop = listener.stop_handle();
-    listener.serve(move |_| {
-        let service = KvService {
-            store: Arc::clone(&store),
-            stop: stop.clone(),
-        };
-        Ok(Framed::new(Delimited::lines(), service))
-    })?;
+    listener.serve_handler(move |stream| session(stream, &store, &stop))?;
     println!("stopped");
     Ok(())
 }

@@ -284,3 +284,78 @@ fn guessing_game_plays_the_same_as_a_loop_and_as_callbacks() {
         assert_eq!(line(&client), "a number from 1 to 100, please");
     }
 }
+
+#[test]
+fn chat_loops_broadcasts_numbered_lines_like_the_callback_chat() {
+    use synctcp::framing::Delimited;
+    let (_server, port) = start_server("chat_loops");
+    let clients: Vec<Client> = (0..3).map(|_| connect_port(port)).collect();
+    let lines = Delimited::lines();
+    for client in &clients {
+        let welcome = client.read_frame(&lines).unwrap();
+        assert!(welcome.starts_with(b"Welcome! You are client "));
+    }
+    clients[1].write_bytes(b"hello ").unwrap();
+    clients[1].write_bytes(b"loops\n\n").unwrap();
+    for client in &clients {
+        assert_eq!(
+            client.read_frame(&lines).unwrap(),
+            b"Message #1: hello loops"
+        );
+    }
+    clients[0].close().unwrap();
+    clients[2].write_bytes(b"two left\n").unwrap();
+    for client in &clients[1..] {
+        assert_eq!(client.read_frame(&lines).unwrap(), b"Message #2: two left");
+    }
+}
+
+#[test]
+fn two_processes_serve_one_port_and_one_can_stop() {
+    let start = |port: u16| {
+        let mut child = Command::new(example("reuse_port"))
+            .arg(port.to_string())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+        let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+        (Running(child, stdout), stdin, port)
+    };
+    let (mut first, first_stdin, port) = start(0);
+    let (_second, _second_stdin, same) = start(port);
+    assert_eq!(same, port);
+    let served_by = || {
+        let client = connect_port(port);
+        let answer = String::from_utf8(read_to_end(&client).unwrap()).unwrap();
+        answer
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    };
+    // The kernel spreads connections by a hash of their addresses: 64 connects reach both
+    // copies (all landing on one would happen once in 2^63 runs).
+    let mut ids: Vec<u32> = (0..64).map(|_| served_by()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "one port, two processes: {ids:?}");
+
+    // Ending the first one's standard input stops it gracefully; the second serves all.
+    drop(first_stdin);
+    assert_eq!(first.next_line(), "stopped\n");
+    let status = wait_exit(&mut first.0, WAIT);
+    assert!(status.success());
+    let first_id = first.0.id();
+    for _ in 0..16 {
+        let id = served_by();
+        assert_ne!(id, first_id, "a stopped process still served");
+    }
+}
