@@ -17,11 +17,11 @@ impl ConnectionService for EchoService {
     }
 
     fn on_error(&mut self, caller: &Caller, err: &Error) {
-        eprintln!("client {}: an error occurred: {err}", caller.remote_port());
+        eprintln!("client {}: an error occurred: {err}", caller.remote_addr());
     }
 
     fn on_close(&mut self, caller: &Caller) {
-        eprintln!("client {} left", caller.remote_port());
+        eprintln!("client {} left", caller.remote_addr());
     }
 }
 
@@ -44,7 +44,7 @@ fn run(port: u16) -> Result<(), Error> {
     println!("listening on {}", listener.local_addr());
     std::io::stdout().flush()?;
     listener.serve(|caller| {
-        eprintln!("client connected to echo server: {}", caller.remote_port());
+        eprintln!("client connected to echo server: {}", caller.remote_addr());
         Ok(EchoService)
     })
 }

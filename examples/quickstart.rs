@@ -16,21 +16,21 @@ impl ConnectionService for EchoService {
     }
 
     fn on_close(&mut self, caller: &Caller) {
-        println!("server: client {} left", caller.remote_port());
+        println!("server: client {} left", caller.remote_addr());
     }
 }
 
 fn main() -> Result<(), Error> {
     let mut listener = Listener::bind(0)?;
     listener.attach(|caller| {
-        println!(
-            "server: client connected from port {}",
-            caller.remote_port()
-        );
+        println!("server: client connected from {}", caller.remote_addr());
         Ok(EchoService)
     })?;
     listener.start()?;
-    let port = listener.local_addr().port();
+    let port = listener
+        .local_addr()
+        .port()
+        .expect("a TCP listener has a port");
     println!("server: listening on port {port}");
 
     let client = Client::connect(("localhost", port))?;

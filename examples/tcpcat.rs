@@ -1,10 +1,11 @@
-//! tcpcat: netcat on synctcp. Standard input to a TCP connection and the connection to
-//! standard output; or a listener printing what its clients send.
+//! tcpcat: netcat on synctcp. Standard input to a TCP (or Unix socket) connection and the
+//! connection to standard output; or a listener printing what its clients send.
 //!
 //! Run `cargo run --example tcpcat -- --help` for the options (add `--features tls` for
 //! `--tls`).
 
 use std::io::{self, BufRead, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +23,11 @@ usage:
   tcpcat [options] HOST PORT      connect; send standard input, print what comes back
   tcpcat [options] --listen PORT  accept connections; print each peer on standard error
                                   and what it sends on standard output
+  tcpcat -U [options] PATH        the same over the Unix socket at PATH, as nc -U
+  tcpcat -U [options] --listen PATH
 
 options:
+  -U, --unix       a Unix domain socket's PATH instead of HOST PORT (Unix only)
   --lines          work in whole lines: send and print complete lines only
   --timeout SECS   give up on a connection silent for SECS seconds (client: connect
                    and read timeout, as nc -w; listener: idle timeout)
@@ -49,8 +53,11 @@ exit codes:
 /// Everything the command line says.
 #[derive(Debug, Default)]
 struct Options {
-    listen: Option<u16>,
-    target: Option<(String, u16)>,
+    /// `--listen`'s value: a port, or with `-U` a path.
+    listen: Option<String>,
+    unix: bool,
+    /// What to connect to, or listen on.
+    place: Place,
     lines: bool,
     timeout: Option<Duration>,
     tls: bool,
@@ -58,6 +65,16 @@ struct Options {
     key: Option<String>,
     ca: Option<String>,
     verbose: bool,
+}
+
+/// Where to connect or listen.
+#[derive(Debug, Default)]
+enum Place {
+    #[default]
+    Nowhere,
+    Tcp(String, u16),
+    Port(u16),
+    Unix(PathBuf),
 }
 
 /// A failure and the exit code it maps to.
@@ -84,7 +101,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let outcome = parse(&args).and_then(|options| match options.listen {
-        Some(port) => listen(port, &options),
+        Some(_) => listen(&options),
         None => connect(&options),
     });
     match outcome {
@@ -112,7 +129,8 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
                 .ok_or_else(|| usage(format!("{name} needs a value")))
         };
         match arg.as_str() {
-            "--listen" | "-l" => options.listen = Some(port(&value("--listen")?)?),
+            "--listen" | "-l" => options.listen = Some(value("--listen")?),
+            "--unix" | "-U" => options.unix = true,
             "--lines" => options.lines = true,
             "--timeout" | "-w" => {
                 let text = value("--timeout")?;
@@ -134,11 +152,21 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
             _ => positional.push(arg.clone()),
         }
     }
-    match (options.listen, positional.as_slice()) {
-        (Some(_), []) => {}
-        (None, [host, port_text]) => options.target = Some((host.clone(), port(port_text)?)),
-        (Some(_), _) => return Err(usage("--listen takes no HOST or PORT besides its own")),
-        (None, _) => return Err(usage("give HOST and PORT, or --listen PORT")),
+    options.place = match (&options.listen, options.unix, positional.as_slice()) {
+        (Some(path), true, []) => Place::Unix(PathBuf::from(path)),
+        (Some(port_text), false, []) => Place::Port(port(port_text)?),
+        (None, true, [path]) => Place::Unix(PathBuf::from(path)),
+        (None, false, [host, port_text]) => Place::Tcp(host.clone(), port(port_text)?),
+        (Some(_), _, _) => {
+            return Err(usage(
+                "--listen takes no HOST, PORT or PATH besides its own",
+            ))
+        }
+        (None, true, _) => return Err(usage("give -U PATH, or -U --listen PATH")),
+        (None, false, _) => return Err(usage("give HOST and PORT, or --listen PORT")),
+    };
+    if options.unix && options.tls {
+        return Err(usage("--tls works over TCP, not over a Unix socket"));
     }
     if !options.tls && (options.cert.is_some() || options.key.is_some() || options.ca.is_some()) {
         return Err(usage("--cert, --key and --ca go with --tls"));
@@ -149,7 +177,6 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
 /// Client mode: standard input to the connection (on its own thread), the connection to
 /// standard output.
 fn connect(options: &Options) -> Result<(), Failure> {
-    let (host, port) = options.target.clone().expect("parsed");
     let mut config = ClientConfig::new().timeout(options.timeout);
     if options.timeout.is_some() {
         config = config.connect_timeout(options.timeout);
@@ -157,7 +184,11 @@ fn connect(options: &Options) -> Result<(), Failure> {
     if options.tls {
         config = client_tls(config, options)?;
     }
-    let client = Arc::new(Client::connect_with((&host, port), &config)?);
+    let client = Arc::new(match &options.place {
+        Place::Tcp(host, port) => Client::connect_with((host, *port), &config)?,
+        Place::Unix(path) => Client::connect_with(path, &config)?,
+        Place::Port(_) | Place::Nowhere => unreachable!("parsed as a client"),
+    });
     let sender = Arc::clone(&client);
     let lines = options.lines;
     let sending = std::thread::spawn(move || send_stdin(&sender, lines));
@@ -218,13 +249,17 @@ fn send_stdin(client: &Client, lines: bool) {
     let _ = client.shutdown_write();
 }
 
-/// Listener mode: serves until killed.
-fn listen(port: u16, options: &Options) -> Result<(), Failure> {
+/// Listener mode: serves until killed (or with -v, until standard input ends).
+fn listen(options: &Options) -> Result<(), Failure> {
     let mut config = ListenerConfig::new().idle_timeout(options.timeout);
     if options.tls {
         config = listener_tls(config, options)?;
     }
-    let listener = Listener::bind_with(port, &config)?;
+    let listener = match &options.place {
+        Place::Port(port) => Listener::bind_with(*port, &config)?,
+        Place::Unix(path) => Listener::bind_with(path, &config)?,
+        Place::Tcp(..) | Place::Nowhere => unreachable!("parsed as a listener"),
+    };
     eprintln!("listening on {}", listener.local_addr());
     let stop = listener.stop_handle();
     if options.verbose {

@@ -1,9 +1,13 @@
 //! `ToAddress`: the ways to say where to connect or listen — `"host:port"`,
-//! `("host", port)`, a `SocketAddr`, an IP and a port, and for a listener a port alone —
-//! kept as the user wrote them, so that errors can name what was typed.
+//! `("host", port)`, a `SocketAddr`, an IP and a port, for a listener a port alone, and a
+//! Unix socket's path — kept as the user wrote them, so that errors can name what was
+//! typed.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::path::{Path, PathBuf};
+
+use crate::addr::Addr;
 
 /// An address to connect to or listen on, written any of the ways `std::net` accepts, plus
 /// Ballerina's port-only form for listeners:
@@ -14,6 +18,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 /// | `("localhost", 3000)` (or with a `String`) | the same, host and port apart |
 /// | a [`SocketAddr`], `(IpAddr, u16)` and their v4/v6 forms | an IP address and a port |
 /// | `3000` (a `u16`) | listeners only: that port on every interface |
+/// | a [`Path`] or [`PathBuf`] (`Path::new("/run/app.sock")`), or a string `"unix:/run/app.sock"` | a Unix domain socket (Unix only) |
+/// | an [`Addr`] (what `local_addr()` returns) | the address or path it holds |
 ///
 /// Names are resolved when the client connects or the listener binds; every address a
 /// name resolves to is tried in turn. Errors show the address as it was written
@@ -28,7 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 /// use std::net::{Ipv4Addr, SocketAddr};
 ///
 /// let listener = Listener::bind("127.0.0.1:0")?;
-/// let port = listener.local_addr().port();
+/// let port = listener.local_addr().port().unwrap();
 ///
 /// let a = Client::connect(format!("127.0.0.1:{port}"))?;
 /// let b = Client::connect(("localhost", port))?;
@@ -59,6 +65,8 @@ mod sealed {
         Socket(SocketAddr),
         /// A port alone: every interface, for listeners.
         Port(u16),
+        /// A Unix domain socket's path.
+        Unix(PathBuf),
         /// A string that is not `host:port`: the reason is reported where it is used.
         Unparsed { text: String, problem: &'static str },
     }
@@ -72,6 +80,7 @@ impl Address {
             Address::Host { host, .. } => host.clone(),
             Address::Socket(addr) => addr.ip().to_string(),
             Address::Port(_) => "*".to_string(),
+            Address::Unix(path) => path.display().to_string(),
             Address::Unparsed { text, .. } => text.clone(),
         }
     }
@@ -85,6 +94,7 @@ impl fmt::Display for Address {
             Address::Host { host, port } => write!(f, "{host}:{port}"),
             Address::Socket(addr) => write!(f, "{addr}"),
             Address::Port(port) => write!(f, "*:{port}"),
+            Address::Unix(path) => write!(f, "unix:{}", path.display()),
             Address::Unparsed { text, .. } => write!(f, "{text:?}"),
         }
     }
@@ -95,6 +105,15 @@ impl fmt::Display for Address {
 fn parse(text: &str) -> Address {
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Address::Socket(addr);
+    }
+    if let Some(path) = text.strip_prefix("unix:") {
+        return Address::Unix(PathBuf::from(path));
+    }
+    if text.starts_with('/') || text.starts_with("./") {
+        return Address::Unparsed {
+            text: text.to_string(),
+            problem: "a Unix socket's path is written \"unix:/path\" or given as a Path",
+        };
     }
     let Some((host, port)) = text.rsplit_once(':') else {
         return Address::Unparsed {
@@ -159,6 +178,16 @@ to_address! {
     (Ipv4Addr, u16) => |t| Address::Socket(SocketAddr::from(*t));
     (Ipv6Addr, u16) => |t| Address::Socket(SocketAddr::from(*t));
     u16 => |p| Address::Port(*p);
+    Path => |p| Address::Unix(p.to_path_buf());
+    PathBuf => |p| Address::Unix(p.clone());
+    Addr => |a| match a {
+        Addr::Tcp(addr) => Address::Socket(*addr),
+        Addr::Unix(Some(path)) => Address::Unix(path.clone()),
+        Addr::Unix(None) => Address::Unparsed {
+            text: a.to_string(),
+            problem: "an unnamed Unix socket has no path to connect to",
+        },
+    };
 }
 
 impl<T: ToAddress + ?Sized> sealed::Sealed for &T {}
@@ -188,6 +217,14 @@ mod tests {
         assert_eq!(("::1", 80).to_address().to_string(), "[::1]:80");
         assert_eq!(("[::1]", 80).to_address().to_string(), "[::1]:80");
         assert_eq!(3000u16.to_address().to_string(), "*:3000");
+        assert_eq!(
+            "unix:/run/a.sock".to_address(),
+            Address::Unix(PathBuf::from("/run/a.sock"))
+        );
+        assert_eq!(
+            Path::new("/run/a.sock").to_address().to_string(),
+            "unix:/run/a.sock"
+        );
     }
 
     #[test]
@@ -198,6 +235,7 @@ mod tests {
             ("::1:80", "brackets"),
             ("localhost:http", "a number"),
             ("localhost:70000", "a number"),
+            ("/run/a.sock", "unix:/path"),
         ] {
             match text.to_address() {
                 Address::Unparsed { problem, .. } => assert!(problem.contains(why), "{text}"),

@@ -3,7 +3,9 @@
 //! [`Caller`] to write back.
 //!
 //! It is plain blocking code over `std::net` sockets: no async runtime, a handful of small
-//! dependencies, and behaviour you can read off the source.
+//! dependencies, and behaviour you can read off the source. On Unix the same client and
+//! listener also speak over Unix domain sockets: give them a path instead of an address
+//! (see [`ToAddress`] and [`Addr`]).
 //!
 //! # A client
 //!
@@ -34,7 +36,7 @@
 //!         Ok(Reply::Echo) // returned bytes are written back: here, the bytes that came
 //!     }
 //!     fn on_close(&mut self, caller: &Caller) {
-//!         println!("client {} left", caller.remote_port());
+//!         println!("client {} left", caller.remote_addr());
 //!     }
 //! }
 //!
@@ -211,6 +213,7 @@
 // functions they define and do not call).
 #![doc(test(attr(deny(warnings), allow(dead_code))))]
 
+mod addr;
 mod address;
 mod buffer;
 mod client;
@@ -224,12 +227,16 @@ mod proxy;
 mod reply;
 mod service;
 mod signal;
+mod sock;
 mod stats;
 mod timeout;
 #[cfg(feature = "tls")]
 mod tls;
 mod turn;
+#[cfg(unix)]
+mod unix;
 
+pub use addr::{Addr, PeerCredentials};
 pub use address::ToAddress;
 pub use client::{Client, ClientConfig};
 pub use connection::{Caller, Stream};

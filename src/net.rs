@@ -4,6 +4,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+
+use crate::sock::Sock;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
@@ -124,7 +126,7 @@ pub(crate) fn stop_listening(listener: &TcpListener) {
 /// timeout as the caller last left it; it is changed only when it does not fit what is
 /// left until the deadline, and kept up to date.
 pub(crate) fn send_all(
-    stream: &TcpStream,
+    stream: &Sock,
     data: &[u8],
     deadline: Option<Instant>,
     current: &mut Option<Duration>,
@@ -135,7 +137,7 @@ pub(crate) fn send_all(
 /// [`send_all`] with a deadline that may move (`deadline` is asked before each send), and
 /// `progress` called after each send that took bytes.
 pub(crate) fn send_all_until(
-    stream: &TcpStream,
+    stream: &Sock,
     data: &[u8],
     deadline: &dyn Fn() -> Option<Instant>,
     progress: &dyn Fn(),
@@ -162,7 +164,7 @@ pub(crate) fn send_all_until(
 /// Reads once into `buf`, blocking until something arrives or `deadline` passes; as
 /// [`send_all`] does for sends, `current` tracks the socket's read timeout.
 pub(crate) fn recv_by(
-    stream: &TcpStream,
+    stream: &Sock,
     buf: &mut [u8],
     deadline: Option<Instant>,
     current: &mut Option<Duration>,
@@ -220,7 +222,7 @@ fn arm(
 /// takes nothing. Used by writers that must not wait on the socket (any thread other
 /// than the connection's own). Where the platform has no per-call non-blocking flag,
 /// nothing is sent and the bytes go through the write queue instead.
-pub(crate) fn send_now(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
+pub(crate) fn send_now(stream: &Sock, data: &[u8]) -> io::Result<usize> {
     #[cfg(unix)]
     {
         #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -250,7 +252,7 @@ pub(crate) fn send_now(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
 /// Reads what is already buffered on the socket without waiting, and discards it, so that
 /// closing does not answer unread input with a reset. Bounded so that a flood cannot hold
 /// the caller.
-pub(crate) fn discard_buffered(stream: &TcpStream) {
+pub(crate) fn discard_buffered(stream: &Sock) {
     #[cfg(unix)]
     {
         let sock = SockRef::from(stream);

@@ -36,7 +36,7 @@ use crate::reply::Reply;
 /// impl Service for EchoService {
 ///     type Connection = Echo;
 ///     fn on_connect(&self, caller: &Caller) -> Result<Echo, Error> {
-///         println!("client connected from port {}", caller.remote_port());
+///         println!("client connected from {}", caller.remote_addr());
 ///         Ok(Echo)
 ///     }
 /// }

@@ -23,7 +23,7 @@ use synctcp::{
 #[test]
 fn a_client_connects_to_every_form_of_address() {
     let listener = echo_listener();
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
     let text = format!("127.0.0.1:{port}");
     let clients = [
         Client::connect(text.as_str()).unwrap(),
@@ -51,8 +51,8 @@ fn a_listener_binds_every_form_of_address() {
         Listener::bind(("localhost", 0)).unwrap(),
         Listener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap(),
     ] {
-        assert!(listener.local_addr().ip().is_loopback());
-        assert_ne!(listener.local_addr().port(), 0);
+        assert!(listener.local_addr().ip().unwrap().is_loopback());
+        assert_ne!(listener.local_addr().port().unwrap(), 0);
     }
 }
 
@@ -278,7 +278,7 @@ fn a_stop_handle_stops_a_served_listener_from_another_thread() {
         let _ = served_tx.send(());
         result
     });
-    let client = Client::connect_with(addr, &client_config()).unwrap();
+    let client = Client::connect_with(&addr, &client_config()).unwrap();
     client.write_bytes(b"up").unwrap();
     assert_eq!(client.read_bytes_exact(2).unwrap(), b"up");
     assert!(stop.is_running());

@@ -13,7 +13,7 @@ const CONNECTS: usize = 2_000;
 #[test]
 fn two_thousand_simultaneous_connects_are_all_served() {
     let listener = echo_listener();
-    let addr = listener.local_addr();
+    let addr = listener.local_addr().tcp().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

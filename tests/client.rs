@@ -25,7 +25,7 @@ fn client_echo() {
 fn invalid_local_interface_fails_at_connect() {
     // Ballerina: localHost = "invalid" fails at init.
     let listener = echo_listener();
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
     for local in ["invalid", "203.0.113.1"] {
         let config = ClientConfig::new().local_host(local);
         let err = Client::connect_with(("127.0.0.1", port), &config).unwrap_err();
@@ -43,9 +43,12 @@ fn invalid_local_interface_fails_at_connect() {
 fn local_host_is_bound_before_connecting() {
     let listener = echo_listener();
     let config = ClientConfig::new().local_host("127.0.0.1");
-    let client =
-        Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config).unwrap();
-    assert_eq!(client.local_addr().ip().to_string(), "127.0.0.1");
+    let client = Client::connect_with(
+        ("127.0.0.1", listener.local_addr().port().unwrap()),
+        &config,
+    )
+    .unwrap();
+    assert_eq!(client.local_addr().ip().unwrap().to_string(), "127.0.0.1");
 }
 
 #[test]
@@ -145,7 +148,7 @@ fn hostnames_ipv4_and_ipv6_connect() {
     let mut listener = synctcp::Listener::bind(0).unwrap();
     listener.attach(|_| Ok(Echo)).unwrap();
     listener.start().unwrap();
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
     let mut hosts = vec!["localhost", "127.0.0.1"];
     if TcpListener::bind("[::1]:0").is_ok() {
         hosts.push("::1");

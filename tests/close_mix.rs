@@ -94,7 +94,7 @@ fn on_close_runs_exactly_once_for_five_thousand_connections() {
         })
         .unwrap();
     listener.start().unwrap();
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
 
     let workers: Vec<_> = (0..CLIENT_THREADS)
         .map(|w| {

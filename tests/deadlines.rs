@@ -714,8 +714,11 @@ mod tls {
         let config = ClientConfig::new()
             .timeout(Some(timeout))
             .secure_socket(ClientSecureSocket::new(pki.path("ca.pem")));
-        let client =
-            Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config).unwrap();
+        let client = Client::connect_with(
+            ("127.0.0.1", listener.local_addr().port().unwrap()),
+            &config,
+        )
+        .unwrap();
         let started = Instant::now();
         let err = client.read_bytes().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");

@@ -359,3 +359,46 @@ fn two_processes_serve_one_port_and_one_can_stop() {
         assert_ne!(id, first_id, "a stopped process still served");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn unix_echo_greets_by_credentials_echoes_and_removes_its_file_on_stop() {
+    use std::io::BufRead;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::process::Stdio;
+
+    let dir = std::env::temp_dir().join(format!("synctcp-unix-echo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("echo.sock");
+    let mut child = Command::new(example("unix_echo"))
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), format!("listening on unix:{}", path.display()));
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let client = Client::connect_with(path.as_path(), &client_config()).unwrap();
+    let lines = synctcp::framing::Delimited::lines();
+    let uid = std::fs::metadata(&dir).unwrap().uid();
+    let greeting = String::from_utf8(client.read_frame(&lines).unwrap()).unwrap();
+    assert_eq!(
+        greeting,
+        format!("hello, user {uid} (process {})", std::process::id())
+    );
+    client.write_bytes(b"one\ntwo\n").unwrap();
+    assert_eq!(client.read_bytes_exact(8).unwrap(), b"one\ntwo\n");
+    client.close().unwrap();
+
+    drop(child.stdin.take()); // Ctrl-D: a graceful stop
+    let status = wait_exit(&mut child, WAIT);
+    assert!(status.success());
+    assert!(!path.exists(), "the socket file outlived the stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -406,7 +406,7 @@ fn a_static_codec_shared_by_framed_connections() {
         .attach(move |_| Ok(Framed::new(lines, EchoFrames)))
         .unwrap();
     listener.start().unwrap();
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
     let handles: Vec<_> = (0..8)
         .map(|t| {
             thread::spawn(move || {
@@ -610,7 +610,8 @@ fn default_max_frames_over_the_wire() {
         .attach(|_| Ok(Framed::new(LengthPrefixed::new(), EchoFrames)))
         .unwrap();
     listener.start().unwrap();
-    let c = Client::connect_with(("127.0.0.1", listener.local_addr().port()), &cfg()).unwrap();
+    let c =
+        Client::connect_with(("127.0.0.1", listener.local_addr().port().unwrap()), &cfg()).unwrap();
     let body = pattern(max);
     let lp = LengthPrefixed::new();
     let writer = {

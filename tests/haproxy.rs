@@ -117,7 +117,7 @@ fn behind_haproxy_the_service_sees_the_clients_address() {
         })
         .unwrap();
     listener.start().unwrap();
-    let backend = listener.local_addr().port();
+    let backend = listener.local_addr().port().unwrap();
     for send_proxy in ["send-proxy", "send-proxy-v2"] {
         let balancer = haproxy(backend, send_proxy);
         for _ in 0..3 {

@@ -112,7 +112,11 @@ fn round(
         .unwrap();
     listener.start().unwrap();
     let client = Arc::new(
-        Client::connect_with(("127.0.0.1", listener.local_addr().port()), &client_config).unwrap(),
+        Client::connect_with(
+            ("127.0.0.1", listener.local_addr().port().unwrap()),
+            &client_config,
+        )
+        .unwrap(),
     );
     let caller = callers.recv_timeout(WAIT).unwrap();
 

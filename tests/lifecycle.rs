@@ -36,7 +36,7 @@ fn stop_detach_attach_and_start_again_on_the_same_port() {
     // Ballerina: gracefulStop, detach the "Hello" service, attach a "Hi" service, start
     // again on the same port: the reply changes; the caller id is set.
     let mut listener = Listener::bind_with((OWN_ADDRESS, 0), &listener_config()).unwrap();
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
     listener.attach(|_| Ok(Greeter("Hello"))).unwrap();
     listener.start().unwrap();
     let first = ask(port);
@@ -47,7 +47,7 @@ fn stop_detach_attach_and_start_again_on_the_same_port() {
     listener.detach().unwrap();
     listener.attach(|_| Ok(Greeter("Hi"))).unwrap();
     listener.start().unwrap();
-    assert_eq!(listener.local_addr().port(), port);
+    assert_eq!(listener.local_addr().port().unwrap(), port);
     let second = ask(port);
     let (greeting, id) = second.split_once(' ').unwrap();
     assert_eq!(greeting, "Hi");
@@ -90,7 +90,7 @@ fn lifecycle_misuse_is_a_clear_error() {
 #[test]
 fn binding_a_taken_port_is_address_in_use() {
     let listener = echo_listener();
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
     let err = Listener::bind_with(("127.0.0.1", port), &listener_config()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::AddressInUse);
     assert_eq!(
@@ -104,7 +104,7 @@ fn graceful_stop_refuses_new_connects_at_once() {
     let mut listener = Listener::bind("127.0.0.3:0").unwrap();
     listener.attach(|_| Ok(Echo)).unwrap();
     listener.start().unwrap();
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
     listener.graceful_stop(Duration::from_secs(5)).unwrap();
     let err = Client::connect(("127.0.0.3", port)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused);

@@ -26,8 +26,8 @@ fn listener_echoes_the_83_byte_message() {
 #[test]
 fn port_zero_binds_a_real_port() {
     let listener = echo_listener();
-    assert_ne!(listener.local_addr().port(), 0);
-    assert!(listener.local_addr().ip().is_loopback());
+    assert_ne!(listener.local_addr().port().unwrap(), 0);
+    assert!(listener.local_addr().ip().unwrap().is_loopback());
 }
 
 struct BigReply;
@@ -188,10 +188,10 @@ fn caller_reports_addresses_and_unique_ids() {
     let cb = rx.recv_timeout(WAIT).unwrap();
     assert_ne!(ca.id(), cb.id());
     let mut by_port: HashMap<u16, Caller> = HashMap::new();
-    by_port.insert(ca.remote_port(), ca);
-    by_port.insert(cb.remote_port(), cb);
+    by_port.insert(ca.remote_port().unwrap(), ca);
+    by_port.insert(cb.remote_port().unwrap(), cb);
     for client in [&a, &b] {
-        let caller = &by_port[&client.local_addr().port()];
+        let caller = &by_port[&client.local_addr().port().unwrap()];
         assert_eq!(caller.remote_host(), client.local_addr().ip());
         assert_eq!(caller.local_port(), listener.local_addr().port());
         assert_eq!(caller.local_host(), client.peer_addr().ip());
@@ -215,7 +215,7 @@ fn on_close_runs_exactly_once_per_accepted_connection() {
     }
     // Match callers to clients by port.
     callers.sort_by_key(|c| c.remote_port());
-    clients.sort_by_key(|c| c.local_addr().port());
+    clients.sort_by_key(|c| c.local_addr().port().unwrap());
     let mut clients = clients.into_iter();
 
     clients.next().unwrap().close().unwrap(); // 1: the client closes

@@ -61,7 +61,7 @@ fn fifty_clients_get_their_own_bytes_back_in_order() {
         })
         .unwrap();
     listener.start().unwrap();
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
 
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {

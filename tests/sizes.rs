@@ -279,7 +279,7 @@ impl Rig {
     fn new(name: impl Into<String>, listener: &Listener, config: ClientConfig) -> Rig {
         Rig {
             name: name.into(),
-            port: listener.local_addr().port(),
+            port: listener.local_addr().port().unwrap(),
             config: config
                 .timeout(Some(CELL_TIMEOUT))
                 .write_timeout(Some(CELL_TIMEOUT)),
@@ -555,7 +555,7 @@ mod tls {
         let pki = Pki::new();
         let (listener, events) = probe_listener(listener_config().secure_socket(server_tls(&pki)));
         let client = Client::connect_with(
-            ("localhost", listener.local_addr().port()),
+            ("localhost", listener.local_addr().port().unwrap()),
             &client_config(&pki, "TLSv1.3").timeout(Some(CELL_TIMEOUT)),
         )
         .unwrap();

@@ -407,7 +407,8 @@ fn degenerate_sizes_are_refused_or_work() {
             .timeout(Some(Duration::from_secs(5)))
             .write_timeout(Some(Duration::from_secs(5)));
         let client =
-            Client::connect_with(("127.0.0.1", listener.local_addr().port()), &cfg).unwrap();
+            Client::connect_with(("127.0.0.1", listener.local_addr().port().unwrap()), &cfg)
+                .unwrap();
         let r = client.read_bytes_exact(300_000);
         assert!(
             r.is_ok(),

@@ -84,7 +84,7 @@ fn two_hundred_clients_get_every_byte_back_and_nothing_leaks() {
     let fds_before = fd_count();
     let started = Instant::now();
     let listener = echo_listener();
-    let addr = listener.local_addr();
+    let addr = listener.local_addr().tcp().unwrap();
 
     let clients: Vec<_> = (0..CLIENTS as u64)
         .map(|c| {

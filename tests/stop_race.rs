@@ -93,7 +93,7 @@ fn race(how: Stop, iterations: usize) -> Vec<String> {
                 .unwrap();
         }
         listener.start().unwrap();
-        let addr = listener.local_addr();
+        let addr = listener.local_addr().tcp().unwrap();
         let stop_clients = Arc::new(AtomicBool::new(false));
         let clients: Vec<_> = (0..3)
             .map(|_| connector(addr, Arc::clone(&stop_clients), 40))

@@ -103,6 +103,7 @@ fn help_describes_modes_options_and_exit_codes() {
     for needle in [
         "tcpcat [options] HOST PORT",
         "--listen PORT",
+        "-U",
         "--lines",
         "--timeout",
         "--tls",
@@ -115,7 +116,7 @@ fn help_describes_modes_options_and_exit_codes() {
 #[test]
 fn client_mode_sends_stdin_and_prints_the_echo() {
     let listener = echo_listener();
-    let port = listener.local_addr().port().to_string();
+    let port = listener.local_addr().port().unwrap().to_string();
     let out = tcpcat(&["127.0.0.1", &port], b"hello\nworld\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hello\nworld\n");
@@ -307,4 +308,59 @@ fn verbose_listen_mode_stops_when_stdin_ends_and_prints_its_counters() {
         rest.contains("stopped: 1 accepted") && rest.contains("5 bytes in"),
         "{rest}"
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn unix_sockets_with_dash_u_in_both_modes() {
+    let dir = std::env::temp_dir().join(format!("synctcp-tcpcat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cat.sock");
+    let path_text = path.to_str().unwrap();
+
+    // Listening: -v so that the end of standard input stops it, as a graceful stop.
+    let mut child = Command::new(example("tcpcat"))
+        .args(["-U", "--listen", path_text, "-v"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), format!("listening on unix:{path_text}"));
+    let client = synctcp::Client::connect_with(path.as_path(), &client_config()).unwrap();
+    client.write_bytes(b"over unix").unwrap();
+    client.close().unwrap();
+    line.clear();
+    stderr.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "connection from unix:(unnamed)");
+    drop(child.stdin.take());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let output = wait_output(child);
+    assert!(output.status.success(), "{rest}");
+    assert_eq!(text(&output.stdout), "over unix");
+    assert!(rest.contains("9 bytes in"), "{rest}");
+    assert!(!path.exists(), "tcpcat left its socket file behind");
+
+    // Connecting, to an echo listener on a path.
+    let mut listener = synctcp::Listener::bind(path.as_path()).unwrap();
+    listener.attach(|_| Ok(Echo)).unwrap();
+    listener.start().unwrap();
+    let out = tcpcat(&["-U", path_text], b"hello\nworld\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "hello\nworld\n");
+    drop(listener);
+
+    // Nothing there: exit 1, naming the path.
+    let out = tcpcat(&["-U", path_text], b"");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(path_text),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

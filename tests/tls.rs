@@ -40,7 +40,7 @@ fn tls_connect(port: u16, secure: ClientSecureSocket) -> synctcp::Result<Client>
 fn secure_echo() {
     let pki = Pki::new();
     let (listener, callers) = tls_echo(server_tls(&pki));
-    let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
+    let client = tls_connect(listener.local_addr().port().unwrap(), client_tls(&pki)).unwrap();
     let message = b"Hello Ballerina Echo from a secure client";
     client.write_bytes(message).unwrap();
     assert_eq!(client.read_bytes_exact(message.len()).unwrap(), message);
@@ -68,7 +68,7 @@ fn a_self_signed_server_certificate_can_be_trusted_directly() {
         pki.path("self.pem"),
         pki.path("self.key"),
     ));
-    let port = _listener.local_addr().port();
+    let port = _listener.local_addr().port().unwrap();
     let client = tls_connect(port, ClientSecureSocket::new(pki.path("self.pem"))).unwrap();
     client.write_bytes(b"ok").unwrap();
     assert_eq!(client.read_bytes_exact(2).unwrap(), b"ok");
@@ -82,7 +82,7 @@ fn tls12_can_be_chosen_and_the_version_is_reported() {
     let pki = Pki::new();
     let (_listener, _) = tls_echo(server_tls(&pki));
     let client = tls_connect(
-        _listener.local_addr().port(),
+        _listener.local_addr().port().unwrap(),
         client_tls(&pki).protocol_versions(["TLSv1.2"]),
     )
     .unwrap();
@@ -94,7 +94,7 @@ fn a_protocol_version_mismatch_fails_at_connect() {
     let pki = Pki::new();
     let (listener, _) = tls_echo(server_tls(&pki).protocol_versions(["TLSv1.3"]));
     let err = tls_connect(
-        listener.local_addr().port(),
+        listener.local_addr().port().unwrap(),
         client_tls(&pki).protocol_versions(["TLSv1.2"]),
     )
     .unwrap_err();
@@ -107,7 +107,7 @@ fn a_cipher_mismatch_fails_at_connect() {
     let pki = Pki::new();
     let (listener, _) = tls_echo(server_tls(&pki).ciphers(["TLS_AES_256_GCM_SHA384"]));
     let err = tls_connect(
-        listener.local_addr().port(),
+        listener.local_addr().port().unwrap(),
         client_tls(&pki).ciphers(["TLS_CHACHA20_POLY1305_SHA256"]),
     )
     .unwrap_err();
@@ -118,7 +118,7 @@ fn a_cipher_mismatch_fails_at_connect() {
 fn no_ciphers_configured_works_and_named_ones_are_used() {
     let pki = Pki::new();
     let (listener, _) = tls_echo(server_tls(&pki).ciphers(["TLS_CHACHA20_POLY1305_SHA256"]));
-    let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
+    let client = tls_connect(listener.local_addr().port().unwrap(), client_tls(&pki)).unwrap();
     assert_eq!(
         client.tls().unwrap().cipher_suite(),
         "TLS_CHACHA20_POLY1305_SHA256"
@@ -157,7 +157,11 @@ fn unsupported_versions_and_ciphers_are_clear_config_errors() {
 fn enable_false_talks_plain_tcp() {
     let pki = Pki::new();
     let listener = echo_listener();
-    let client = tls_connect(listener.local_addr().port(), client_tls(&pki).enable(false)).unwrap();
+    let client = tls_connect(
+        listener.local_addr().port().unwrap(),
+        client_tls(&pki).enable(false),
+    )
+    .unwrap();
     assert!(client.tls().is_none());
     client.write_bytes(b"plain").unwrap();
     assert_eq!(client.read_bytes_exact(5).unwrap(), b"plain");
@@ -234,7 +238,7 @@ fn a_listener_with_a_key_that_does_not_match_fails_to_start() {
 fn a_plain_client_fails_cleanly_and_the_listener_goes_on() {
     let pki = Pki::new();
     let (listener, _) = tls_echo(server_tls(&pki));
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
     let plain = connect_port(port);
     plain.write_bytes(b"hello, in plain text\r\n").unwrap();
     let err = plain.read_bytes_exact(22).unwrap_err();
@@ -251,7 +255,7 @@ fn a_plain_client_fails_cleanly_and_the_listener_goes_on() {
 fn mutual_tls_accepts_known_clients_and_rejects_the_rest() {
     let pki = Pki::new();
     let (listener, callers) = tls_echo(server_tls(&pki).client_auth(pki.path("ca.pem"), true));
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
 
     let known = client_tls(&pki).client_cert(pki.path("client.pem"), pki.path("client.key"));
     let client = tls_connect(port, known).unwrap();
@@ -289,7 +293,7 @@ fn mutual_tls_accepts_known_clients_and_rejects_the_rest() {
 fn optional_client_auth_serves_clients_without_a_certificate() {
     let pki = Pki::new();
     let (listener, callers) = tls_echo(server_tls(&pki).client_auth(pki.path("ca.pem"), false));
-    let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
+    let client = tls_connect(listener.local_addr().port().unwrap(), client_tls(&pki)).unwrap();
     client.write_bytes(b"anon").unwrap();
     assert_eq!(client.read_bytes_exact(4).unwrap(), b"anon");
     assert!(callers
@@ -306,7 +310,7 @@ fn a_silent_client_is_closed_at_the_handshake_timeout_while_others_proceed() {
     let pki = Pki::new();
     let timeout = Duration::from_millis(500);
     let (listener, _) = tls_echo(server_tls(&pki).handshake_timeout(timeout));
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
     let started = Instant::now();
     let mut silent = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -388,7 +392,11 @@ fn both_sides_stream_16_mib_at_each_other_at_once() {
     // The client streams too: one thread writes while another reads.
     let config = client_config().secure_socket(client_tls(&pki));
     let client = std::sync::Arc::new(
-        Client::connect_with(("localhost", listener.local_addr().port()), &config).unwrap(),
+        Client::connect_with(
+            ("localhost", listener.local_addr().port().unwrap()),
+            &config,
+        )
+        .unwrap(),
     );
     let sending = {
         let client = std::sync::Arc::clone(&client);
@@ -418,7 +426,7 @@ fn a_stream_cut_without_close_notify_is_an_error() {
     let pki = Pki::new();
     // Server side cut: an immediate stop closes without close_notify.
     let (listener, callers) = tls_echo(server_tls(&pki));
-    let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
+    let client = tls_connect(listener.local_addr().port().unwrap(), client_tls(&pki)).unwrap();
     client.write_bytes(b"x").unwrap();
     assert_eq!(client.read_bytes_exact(1).unwrap(), b"x");
     let _ = callers.recv_timeout(WAIT).unwrap();
@@ -438,7 +446,7 @@ fn a_stream_cut_without_close_notify_is_an_error() {
         })
         .unwrap();
     listener.start().unwrap();
-    let client = tls_connect(listener.local_addr().port(), client_tls(&pki)).unwrap();
+    let client = tls_connect(listener.local_addr().port().unwrap(), client_tls(&pki)).unwrap();
     assert_eq!(client.read_bytes_exact(3).unwrap(), b"bye");
     let err = client.read_bytes().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
@@ -500,9 +508,11 @@ fn sessions_resume_with_a_shared_configuration_and_expire() {
         let config = client_config().secure_socket(secure.clone());
         (0..3)
             .map(|_| {
-                let client =
-                    Client::connect_with(("localhost", listener.local_addr().port()), &config)
-                        .unwrap();
+                let client = Client::connect_with(
+                    ("localhost", listener.local_addr().port().unwrap()),
+                    &config,
+                )
+                .unwrap();
                 client.write_bytes(b"r").unwrap();
                 // Reading the echo also reads the session tickets sent before it.
                 assert_eq!(client.read_bytes_exact(1).unwrap(), b"r");

@@ -32,10 +32,12 @@ fn cipher_suites_that_do_not_suit_the_key_are_refused_at_bind() {
             let config = ClientConfig::new()
                 .timeout(Some(WAIT))
                 .secure_socket(ClientSecureSocket::new(pki.path("ca.pem")));
-            let outcome =
-                Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config)
-                    .map(|_| "the handshake succeeded".to_string())
-                    .unwrap_or_else(|e| format!("every handshake fails: {e}"));
+            let outcome = Client::connect_with(
+                ("127.0.0.1", listener.local_addr().port().unwrap()),
+                &config,
+            )
+            .map(|_| "the handshake succeeded".to_string())
+            .unwrap_or_else(|e| format!("every handshake fails: {e}"));
             panic!(
                 "an ECDSA key with only TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 (TLS 1.2) was \
                  accepted by bind_with; {outcome}"
@@ -55,8 +57,11 @@ fn a_suite_that_suits_the_key_binds_and_serves() {
     let config = ClientConfig::new()
         .timeout(Some(WAIT))
         .secure_socket(ClientSecureSocket::new(pki.path("ca.pem")));
-    let client =
-        Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config).unwrap();
+    let client = Client::connect_with(
+        ("127.0.0.1", listener.local_addr().port().unwrap()),
+        &config,
+    )
+    .unwrap();
     let tls = client.tls().unwrap();
     assert_eq!(tls.protocol_version(), "TLSv1.2");
     assert_eq!(

@@ -112,7 +112,10 @@ fn an_empty_version_list_is_refused_or_means_the_default() {
             let config = ClientConfig::new()
                 .timeout(Some(WAIT))
                 .secure_socket(ClientSecureSocket::new(pki.path("ca.pem")));
-            let r = Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config);
+            let r = Client::connect_with(
+                ("127.0.0.1", listener.local_addr().port().unwrap()),
+                &config,
+            );
             assert!(
                 r.is_ok(),
                 "bound with no versions, then every handshake fails: {:?}",
@@ -234,8 +237,11 @@ fn connect_and_vanish_churn_leaves_nothing_behind() {
     let config = ClientConfig::new()
         .timeout(Some(WAIT))
         .secure_socket(ClientSecureSocket::new(pki.path("ca.pem")));
-    let client =
-        Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config).unwrap();
+    let client = Client::connect_with(
+        ("127.0.0.1", listener.local_addr().port().unwrap()),
+        &config,
+    )
+    .unwrap();
     client.write_bytes(b"still here").unwrap();
     assert_eq!(client.read_bytes_exact(10).unwrap(), b"still here");
     drop(client);
@@ -348,15 +354,17 @@ fn refusal_and_close_in_on_connect_end_with_close_notify() {
             let config = ClientConfig::new().timeout(Some(WAIT)).secure_socket(
                 ClientSecureSocket::new(pki.path("ca.pem")).protocol_versions([version]),
             );
-            let client =
-                match Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // refused before the handshake completed on the client side: acceptable
-                        assert!(refuse, "{version}: {e}");
-                        continue;
-                    }
-                };
+            let client = match Client::connect_with(
+                ("127.0.0.1", listener.local_addr().port().unwrap()),
+                &config,
+            ) {
+                Ok(c) => c,
+                Err(e) => {
+                    // refused before the handshake completed on the client side: acceptable
+                    assert!(refuse, "{version}: {e}");
+                    continue;
+                }
+            };
             let mut got = Vec::new();
             let end = loop {
                 match client.read_bytes() {
@@ -385,7 +393,7 @@ fn one_client_configuration_shared_by_many_threads() {
         listener_config().secure_socket(server_tls(&pki)),
         Script::new(),
     );
-    let port = listener.local_addr().port();
+    let port = listener.local_addr().port().unwrap();
     let secure = ClientSecureSocket::new(pki.path("ca.pem"));
     let handles: Vec<_> = (0..8)
         .map(|t| {
@@ -422,7 +430,10 @@ fn a_bad_server_name_against_a_live_listener() {
         let config = ClientConfig::new()
             .timeout(Some(WAIT))
             .secure_socket(ClientSecureSocket::new(pki.path("ca.pem")).server_name(name));
-        match Client::connect_with(("127.0.0.1", listener.local_addr().port()), &config) {
+        match Client::connect_with(
+            ("127.0.0.1", listener.local_addr().port().unwrap()),
+            &config,
+        ) {
             Ok(_) => seen.push(format!("{name:?}: connected")),
             Err(e) => seen.push(format!("{name:?}: {:?}: {e}", e.kind())),
         }

@@ -61,7 +61,7 @@ fn serve_synctcp() {
         .read_buffer_size(BUFFER)
         .nodelay(true);
     let listener = Listener::bind_with("127.0.0.1:0", &config).unwrap();
-    announce(listener.local_addr().port());
+    announce(listener.local_addr().port().unwrap());
     listener.serve(|_| Ok(Echo)).unwrap();
 }
 

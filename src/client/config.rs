@@ -24,7 +24,7 @@ use crate::keepalive::Keepalive;
 ///     .timeout(Some(Duration::from_secs(5)))
 ///     .write_timeout(Some(Duration::from_secs(5)));
 /// let client = Client::connect_with(("127.0.0.1", port), &config)?;
-/// assert_eq!(client.local_addr().ip().to_string(), "127.0.0.1");
+/// assert_eq!(client.local_addr().ip().unwrap().to_string(), "127.0.0.1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]

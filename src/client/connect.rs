@@ -1,30 +1,34 @@
 //! How a `Client` comes to be: an address resolved and tried in turn (binding a local
-//! interface first when the configuration names one), or a `TcpStream` connected
-//! elsewhere; then the socket options, and the TLS handshake when configured.
+//! interface first when the configuration names one), a Unix socket's path, or a
+//! `TcpStream` connected elsewhere; then the socket options, and the TLS handshake when
+//! configured.
 
 use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 
 use super::stream::ClientIo;
 use super::{Client, ClientConfig};
+use crate::addr::Addr;
 use crate::address::{Address, ToAddress};
 use crate::error::{Error, ErrorKind, Result};
-use crate::keepalive::Keepalive;
 use crate::net::{self, ConnectError};
+use crate::sock::Sock;
 
 impl Client {
     /// Connects to `addr` with the default [`ClientConfig`].
     ///
     /// `addr` is written as `std::net` would take it — `"localhost:3000"`,
     /// `("localhost", 3000)`, a `SocketAddr` — see [`ToAddress`]. A name is resolved, and
-    /// every address it resolves to is tried in turn.
+    /// every address it resolves to is tried in turn. A [`Path`] (or `"unix:/path"`)
+    /// connects to a Unix domain socket, on Unix systems.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::ConnectionRefused`] when nothing listens there,
     /// [`ErrorKind::HostNotFound`] when the name does not resolve,
     /// [`ErrorKind::Timeout`] when connecting takes longer than the connect timeout,
-    /// [`ErrorKind::InvalidConfig`] when `addr` is not an address (a port alone, or a
-    /// string without a port).
+    /// [`ErrorKind::InvalidConfig`] when `addr` is not an address (a port alone, a string
+    /// without a port, a Unix socket path too long or on a system without them).
     ///
     /// # Examples
     ///
@@ -33,7 +37,7 @@ impl Client {
     /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// # let port = server.local_addr()?.port();
     /// let client = Client::connect(("127.0.0.1", port))?;
-    /// assert_eq!(client.peer_addr().port(), port);
+    /// assert_eq!(client.peer_addr().port(), Some(port));
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn connect(addr: impl ToAddress) -> Result<Client> {
@@ -66,6 +70,9 @@ impl Client {
             // Read the certificate files and check the settings before any connect.
             secure.config(&context)?;
         }
+        if let Address::Unix(path) = &address {
+            return Client::connect_unix(path, &address, config, &context);
+        }
         let addrs = resolve(&address, &context)?;
         let locals = match &config.local_host {
             Some(local) => Some(net::resolve(local, 0).map_err(|e| {
@@ -94,7 +101,7 @@ impl Client {
                 },
             };
             match net::connect(addr, local, config.connect_timeout) {
-                Ok(stream) => return Client::set_up(stream, &address, config),
+                Ok(stream) => return Client::set_up(Sock::Tcp(stream), &address, config),
                 Err(ConnectError::Bind(e)) => {
                     let local_host = config.local_host.as_deref().unwrap_or_default();
                     last = Some(
@@ -155,18 +162,69 @@ impl Client {
         let context = "use a connected TcpStream";
         config.validate(context)?;
         let peer = stream.peer_addr().map_err(|e| Error::io(context, e))?;
-        Client::set_up(stream, &Address::Socket(peer), config)
+        Client::set_up(Sock::Tcp(stream), &Address::Socket(peer), config)
+    }
+
+    /// Connects to the Unix socket at `path`.
+    fn connect_unix(
+        path: &Path,
+        address: &Address,
+        config: &ClientConfig,
+        context: &str,
+    ) -> Result<Client> {
+        let unsupported = |what: &str| Err(Error::with(ErrorKind::InvalidConfig, context, what));
+        if config.local_host.is_some() {
+            return unsupported("local_host applies to TCP, not to a Unix socket");
+        }
+        #[cfg(feature = "tls")]
+        if config
+            .secure_socket
+            .as_ref()
+            .is_some_and(|s| s.is_enabled())
+        {
+            return unsupported("TLS over a Unix socket is not supported");
+        }
+        #[cfg(unix)]
+        {
+            let stream = crate::unix::connect(path, config.connect_timeout).map_err(|e| {
+                // Our own explanations (a path too long, a full backlog) say more than the
+                // kind's words.
+                let explained = e.get_ref().map(|why| why.to_string());
+                let kind = e.kind();
+                let err = Error::io(context, e);
+                match (kind, explained) {
+                    // No socket file: nothing listens there.
+                    (std::io::ErrorKind::NotFound, _) => err
+                        .kind_set(ErrorKind::ConnectionRefused)
+                        .message("no socket at this path"),
+                    (std::io::ErrorKind::InvalidInput, why) => {
+                        let err = err.kind_set(ErrorKind::InvalidConfig);
+                        match why {
+                            Some(why) => err.message(why),
+                            None => err,
+                        }
+                    }
+                    (_, Some(why)) => err.message(why),
+                    (_, None) => err,
+                }
+            })?;
+            Client::set_up(Sock::Unix(stream), address, config)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (path, address);
+            unsupported("Unix domain sockets are not available on this system")
+        }
     }
 
     /// Socket options, the TLS handshake, and the client.
-    fn set_up(stream: TcpStream, address: &Address, config: &ClientConfig) -> Result<Client> {
+    fn set_up(stream: Sock, address: &Address, config: &ClientConfig) -> Result<Client> {
         let target = address.to_string();
         let context = format!("connect to {target}");
-        let setup = |stream: &TcpStream| -> std::io::Result<(SocketAddr, SocketAddr)> {
-            stream.set_nodelay(config.nodelay)?;
+        let setup = |stream: &Sock| -> std::io::Result<(Addr, Addr)> {
+            stream.set_tcp_options(config.nodelay, config.keepalive.as_ref())?;
             stream.set_read_timeout(config.timeout)?;
             stream.set_write_timeout(config.write_timeout)?;
-            Keepalive::apply(config.keepalive.as_ref(), stream)?;
             Ok((stream.local_addr()?, stream.peer_addr()?))
         };
         let (local, peer) = setup(&stream).map_err(|e| Error::io(&context, e))?;
@@ -195,6 +253,11 @@ fn resolve(address: &Address, context: &str) -> Result<Vec<SocketAddr>> {
             format!(
                 "a port alone names no host to connect to: write (\"localhost\", {port}) or \"localhost:{port}\""
             ),
+        )),
+        Address::Unix(_) => Err(Error::with(
+            ErrorKind::InvalidConfig,
+            context,
+            "a Unix socket's path is not resolved",
         )),
         Address::Unparsed { problem, .. } => {
             Err(Error::with(ErrorKind::InvalidConfig, context, *problem))

@@ -14,10 +14,11 @@ mod write;
 
 pub use config::ClientConfig;
 
-use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Shutdown};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::addr::Addr;
 use crate::buffer::ReadBuf;
 use crate::error::{Error, ErrorKind, Result};
 use crate::net;
@@ -60,8 +61,8 @@ pub struct Client {
     io: ClientIo,
     /// The address as it was written, for error messages.
     target: String,
-    local: SocketAddr,
-    peer: SocketAddr,
+    local: Addr,
+    peer: Addr,
     read_timeout: AtomicTimeout,
     write_timeout: AtomicTimeout,
     reading: Turn<Reading>,
@@ -94,7 +95,7 @@ impl Client {
     fn new(
         io: ClientIo,
         target: String,
-        (local, peer): (SocketAddr, SocketAddr),
+        (local, peer): (Addr, Addr),
         config: &ClientConfig,
     ) -> Client {
         let reading = Reading {
@@ -145,7 +146,7 @@ impl Client {
         if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let stream = self.io.tcp();
+        let stream = self.io.sock();
         if self.writing.is_taken() {
             // A write is in progress (perhaps stuck on a peer that does not read): cut it
             // off. Shutting the socket down wakes it with an error.
@@ -267,18 +268,19 @@ impl Client {
         Ok(())
     }
 
-    /// The local address of the connection (std's name).
+    /// The local address of the connection (std's name): an IP address and port, or for
+    /// a Unix socket usually an unnamed one.
     ///
     /// # Examples
     ///
     /// ```
     /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// let client = synctcp::Client::connect(server.local_addr()?)?;
-    /// assert!(client.local_addr().ip().is_loopback());
+    /// assert!(client.local_addr().ip().unwrap().is_loopback());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
+    pub fn local_addr(&self) -> Addr {
+        self.local.clone()
     }
 
     /// The address of the peer (std's name; [`remote_addr`](Client::remote_addr) is the
@@ -292,8 +294,8 @@ impl Client {
     /// assert_eq!(client.peer_addr(), server.local_addr()?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
+    pub fn peer_addr(&self) -> Addr {
+        self.peer.clone()
     }
 
     /// The address of the peer, as [`Caller::remote_addr`](crate::Caller::remote_addr)
@@ -307,35 +309,35 @@ impl Client {
     /// assert_eq!(client.remote_addr(), client.peer_addr());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn remote_addr(&self) -> SocketAddr {
-        self.peer
+    pub fn remote_addr(&self) -> Addr {
+        self.peer.clone()
     }
 
-    /// The peer's IP address (Ballerina's `remoteHost`).
+    /// The peer's IP address (Ballerina's `remoteHost`); `None` on a Unix socket.
     ///
     /// # Examples
     ///
     /// ```
     /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// let client = synctcp::Client::connect(server.local_addr()?)?;
-    /// assert!(client.remote_host().is_loopback());
+    /// assert!(client.remote_host().unwrap().is_loopback());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn remote_host(&self) -> IpAddr {
+    pub fn remote_host(&self) -> Option<IpAddr> {
         self.peer.ip()
     }
 
-    /// The peer's port (Ballerina's `remotePort`).
+    /// The peer's port (Ballerina's `remotePort`); `None` on a Unix socket.
     ///
     /// # Examples
     ///
     /// ```
     /// # let server = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// let client = synctcp::Client::connect(server.local_addr()?)?;
-    /// assert_eq!(client.remote_port(), server.local_addr()?.port());
+    /// assert_eq!(client.remote_port(), Some(server.local_addr()?.port()));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn remote_port(&self) -> u16 {
+    pub fn remote_port(&self) -> Option<u16> {
         self.peer.port()
     }
 
@@ -436,14 +438,15 @@ impl Drop for Client {
 #[cfg(unix)]
 impl std::os::fd::AsFd for Client {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.io.tcp().as_fd()
+        self.io.sock().as_fd()
     }
 }
 
 #[cfg(unix)]
 impl std::os::fd::AsRawFd for Client {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.io.tcp().as_raw_fd()
+        use std::os::fd::AsFd;
+        self.io.sock().as_fd().as_raw_fd()
     }
 }
 
@@ -451,13 +454,14 @@ impl std::os::fd::AsRawFd for Client {
 #[cfg(windows)]
 impl std::os::windows::io::AsSocket for Client {
     fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
-        self.io.tcp().as_socket()
+        self.io.sock().as_socket()
     }
 }
 
 #[cfg(windows)]
 impl std::os::windows::io::AsRawSocket for Client {
     fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
-        self.io.tcp().as_raw_socket()
+        use std::os::windows::io::AsSocket;
+        self.io.sock().as_socket().as_raw_socket()
     }
 }

@@ -1,4 +1,4 @@
-//! `ClientIo`: what a `Client` reads and writes through — the TCP stream, or a TLS session
+//! `ClientIo`: what a `Client` reads and writes through — the stream socket (TCP or Unix), or a TLS session
 //! over it (set up here, right after the connect, within the handshake timeout).
 //!
 //! Every method takes `&self` and a deadline, so one thread can read while another writes
@@ -8,17 +8,18 @@
 //! themselves.
 
 use std::io;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::time::{Duration, Instant};
 
 use super::config::ClientConfig;
 use crate::buffer::ReadBuf;
 use crate::error::Result;
 use crate::net;
+use crate::sock::Sock;
 
 #[derive(Debug)]
 pub(crate) struct ClientIo {
-    stream: TcpStream,
+    stream: Sock,
     #[cfg(feature = "tls")]
     tls: Option<std::sync::Mutex<rustls::ClientConnection>>,
     /// What the handshake agreed on, on a TLS connection.
@@ -34,7 +35,7 @@ impl ClientIo {
     /// Wraps a connected stream, running the TLS handshake when the configuration asks for
     /// TLS. `host` is what the client connected to: the server name to verify by default.
     pub(crate) fn establish(
-        stream: TcpStream,
+        stream: Sock,
         host: &str,
         config: &ClientConfig,
         context: &str,
@@ -54,7 +55,7 @@ impl ClientIo {
         })
     }
 
-    pub(crate) fn tcp(&self) -> &TcpStream {
+    pub(crate) fn sock(&self) -> &Sock {
         &self.stream
     }
 
@@ -196,7 +197,7 @@ impl ClientIo {
 
 #[cfg(feature = "tls")]
 fn handshake(
-    stream: &TcpStream,
+    stream: &Sock,
     host: &str,
     secure: &crate::tls::ClientSecureSocket,
     config: &ClientConfig,

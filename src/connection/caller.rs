@@ -3,7 +3,9 @@
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
+
+use crate::addr::{Addr, PeerCredentials};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -49,9 +51,10 @@ use crate::framing::Codec;
 pub struct Caller {
     conn: Weak<Connection>,
     id: u64,
-    local: SocketAddr,
-    remote: SocketAddr,
-    proxied_by: Option<SocketAddr>,
+    local: Addr,
+    remote: Addr,
+    proxied_by: Option<Addr>,
+    credentials: Option<PeerCredentials>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<crate::tls::TlsInfo>>,
 }
@@ -61,9 +64,10 @@ impl Caller {
         Caller {
             conn: Arc::downgrade(conn),
             id: conn.id,
-            local: conn.local,
+            local: conn.local.clone(),
             remote: conn.remote(),
             proxied_by: conn.proxied_by(),
+            credentials: conn.credentials,
             #[cfg(feature = "tls")]
             tls: conn.tls_info.get().cloned(),
         }
@@ -100,64 +104,66 @@ impl Caller {
         self.id
     }
 
-    /// The peer's IP address.
+    /// The peer's IP address (Ballerina's `remoteHost`); `None` on a Unix socket.
     ///
     /// # Examples
     ///
     /// ```
     /// # use synctcp::Caller;
     /// fn is_local(caller: &Caller) -> bool {
-    ///     caller.remote_host().is_loopback()
+    ///     caller.remote_host().map_or(true, |ip| ip.is_loopback())
     /// }
     /// ```
-    pub fn remote_host(&self) -> IpAddr {
+    pub fn remote_host(&self) -> Option<IpAddr> {
         self.remote.ip()
     }
 
-    /// The peer's port.
+    /// The peer's port (Ballerina's `remotePort`); `None` on a Unix socket.
     ///
     /// # Examples
     ///
     /// ```
     /// # use synctcp::Caller;
-    /// fn describe(caller: &Caller) -> String {
-    ///     format!("{} port {}", caller.remote_host(), caller.remote_port())
+    /// fn client_port(caller: &Caller) -> u16 {
+    ///     caller.remote_port().unwrap_or(0)
     /// }
     /// ```
-    pub fn remote_port(&self) -> u16 {
+    pub fn remote_port(&self) -> Option<u16> {
         self.remote.port()
     }
 
-    /// The local IP address the connection was accepted on.
+    /// The local IP address the connection was accepted on (Ballerina's `localHost`);
+    /// `None` on a Unix socket.
     ///
     /// # Examples
     ///
     /// ```
     /// # use synctcp::Caller;
     /// fn via_loopback(caller: &Caller) -> bool {
-    ///     caller.local_host().is_loopback()
+    ///     caller.local_host().is_some_and(|ip| ip.is_loopback())
     /// }
     /// ```
-    pub fn local_host(&self) -> IpAddr {
+    pub fn local_host(&self) -> Option<IpAddr> {
         self.local.ip()
     }
 
-    /// The local port (the listener's port).
+    /// The local port, the listener's (Ballerina's `localPort`); `None` on a Unix socket.
     ///
     /// # Examples
     ///
     /// ```
     /// # use synctcp::Caller;
-    /// fn listener_port(caller: &Caller) -> u16 {
+    /// fn listener_port(caller: &Caller) -> Option<u16> {
     ///     caller.local_port()
     /// }
     /// ```
-    pub fn local_port(&self) -> u16 {
+    pub fn local_port(&self) -> Option<u16> {
         self.local.port()
     }
 
-    /// The peer's address: [`remote_host`](Caller::remote_host) and
-    /// [`remote_port`](Caller::remote_port) together.
+    /// The peer's address: an IP address and port, or on a Unix socket the peer's path
+    /// (usually none: clients are unnamed). Shown as `127.0.0.1:50312` or
+    /// `unix:(unnamed)`.
     ///
     /// # Examples
     ///
@@ -167,12 +173,11 @@ impl Caller {
     ///     caller.remote_addr().to_string()
     /// }
     /// ```
-    pub fn remote_addr(&self) -> SocketAddr {
-        self.remote
+    pub fn remote_addr(&self) -> Addr {
+        self.remote.clone()
     }
 
-    /// The local address: [`local_host`](Caller::local_host) and
-    /// [`local_port`](Caller::local_port) together.
+    /// The local address: the listener's IP address and port, or its socket's path.
     ///
     /// # Examples
     ///
@@ -182,8 +187,24 @@ impl Caller {
     ///     caller.local_addr().to_string()
     /// }
     /// ```
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
+    pub fn local_addr(&self) -> Addr {
+        self.local.clone()
+    }
+
+    /// On a Unix socket, who connected: the peer process's user, group and id, as the
+    /// system vouches for them (Linux and Android; `None` elsewhere and on TCP).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use synctcp::Caller;
+    /// /// Lets only processes of the same user in.
+    /// fn same_user(caller: &Caller, uid: u32) -> bool {
+    ///     caller.peer_credentials().is_some_and(|peer| peer.uid == uid)
+    /// }
+    /// ```
+    pub fn peer_credentials(&self) -> Option<PeerCredentials> {
+        self.credentials
     }
 
     /// The load balancer this connection came through, when the listener reads the PROXY
@@ -203,8 +224,8 @@ impl Caller {
     ///     }
     /// }
     /// ```
-    pub fn proxied_by(&self) -> Option<SocketAddr> {
-        self.proxied_by
+    pub fn proxied_by(&self) -> Option<Addr> {
+        self.proxied_by.clone()
     }
 
     /// The peer's address (std's name; [`remote_addr`](Caller::remote_addr) is the same).
@@ -217,8 +238,8 @@ impl Caller {
     ///     caller.peer_addr() == caller.remote_addr()
     /// }
     /// ```
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.remote
+    pub fn peer_addr(&self) -> Addr {
+        self.remote.clone()
     }
 
     /// Writes `data` to the peer, after everything written to it before, never cut into by

@@ -19,7 +19,7 @@ mod socket;
 mod stream;
 mod thread;
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::thread::ThreadId;
 
@@ -30,7 +30,9 @@ pub(crate) use settings::Settings;
 pub use stream::Stream;
 pub(crate) use thread::run;
 
+use crate::addr::{Addr, PeerCredentials};
 use crate::error::Result;
+use crate::sock::Sock;
 use crate::stats::Counters;
 use outbound::Outbound;
 use socket::Socket;
@@ -40,8 +42,13 @@ use socket::Socket;
 #[derive(Debug)]
 pub(crate) struct Connection {
     pub(crate) id: u64,
-    pub(crate) local: SocketAddr,
-    pub(crate) peer: SocketAddr,
+    pub(crate) local: Addr,
+    pub(crate) peer: Addr,
+    /// Who the peer is, on a Unix socket where the system tells.
+    pub(crate) credentials: Option<PeerCredentials>,
+    /// The peer as errors and logs name it: its address, or for an unnamed Unix client
+    /// the listener's path and the client's process.
+    pub(crate) label: Arc<str>,
     pub(crate) settings: Settings,
     pub(crate) out: Arc<Outbound>,
     /// What the TLS handshake agreed on, once it is done.
@@ -58,12 +65,20 @@ pub(crate) struct Connection {
 impl Connection {
     pub(crate) fn new(
         id: u64,
-        stream: TcpStream,
-        (local, peer): (SocketAddr, SocketAddr),
+        stream: Sock,
+        (local, peer): (Addr, Addr),
         settings: Settings,
         #[cfg(feature = "tls")] tls: Option<crate::tls::ServerSession>,
         counters: Arc<Counters>,
     ) -> Connection {
+        let credentials = stream.peer_credentials();
+        let label: Arc<str> = match (&peer, credentials) {
+            (Addr::Unix(None), Some(PeerCredentials { pid: Some(pid), .. })) => {
+                format!("{local} (client pid {pid})").into()
+            }
+            (Addr::Unix(None), _) => format!("{local} (client)").into(),
+            _ => peer.to_string().into(),
+        };
         let socket = Socket::new(
             stream,
             #[cfg(feature = "tls")]
@@ -75,9 +90,11 @@ impl Connection {
         Connection {
             id,
             local,
+            out: Arc::new(Outbound::new(id, Arc::clone(&label), settings, socket)),
+            label,
             peer,
+            credentials,
             settings,
-            out: Arc::new(Outbound::new(id, peer, settings, socket)),
             #[cfg(feature = "tls")]
             tls_info: OnceLock::new(),
             owner: OnceLock::new(),
@@ -101,13 +118,16 @@ impl Connection {
 
     /// Whom the connection is from: the original client behind a load balancer, or the
     /// peer itself.
-    pub(crate) fn remote(&self) -> SocketAddr {
-        self.client.get().copied().unwrap_or(self.peer)
+    pub(crate) fn remote(&self) -> Addr {
+        match self.client.get() {
+            Some(client) => Addr::Tcp(*client),
+            None => self.peer.clone(),
+        }
     }
 
     /// The load balancer the connection came through, if a PROXY header named a client.
-    pub(crate) fn proxied_by(&self) -> Option<SocketAddr> {
-        self.client.get().map(|_| self.peer)
+    pub(crate) fn proxied_by(&self) -> Option<Addr> {
+        self.client.get().map(|_| self.peer.clone())
     }
 
     /// Called first thing on the connection thread.

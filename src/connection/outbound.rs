@@ -23,7 +23,7 @@
 //! waits for room in the queue, and every send of the write's bytes, those the writer
 //! thread makes for it included.
 
-use std::net::{Shutdown, SocketAddr};
+use std::net::Shutdown;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -198,7 +198,8 @@ impl Deadline {
 #[derive(Debug)]
 pub(crate) struct Outbound {
     id: u64,
-    peer: SocketAddr,
+    /// The peer as errors name it.
+    peer: Arc<str>,
     settings: Settings,
     socket: Socket,
     state: Mutex<State>,
@@ -208,7 +209,7 @@ pub(crate) struct Outbound {
 }
 
 impl Outbound {
-    pub(crate) fn new(id: u64, peer: SocketAddr, settings: Settings, socket: Socket) -> Outbound {
+    pub(crate) fn new(id: u64, peer: Arc<str>, settings: Settings, socket: Socket) -> Outbound {
         Outbound {
             id,
             peer,

@@ -21,7 +21,7 @@ pub(crate) fn read(conn: &Connection, timeout: Duration) -> Result<Option<Socket
     let context = || {
         format!(
             "read the PROXY header of connection {} from {}",
-            conn.id, conn.peer
+            conn.id, conn.label
         )
     };
     let stream = conn.socket().stream();

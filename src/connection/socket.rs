@@ -1,4 +1,4 @@
-//! `Socket`: the TCP stream of one accepted connection, with its TLS session when the
+//! `Socket`: the stream socket (TCP or Unix) of one accepted connection, with its TLS session when the
 //! listener is secured, and the clock of its last traffic (for the idle timeout).
 //!
 //! Everything here is a single socket operation with a deadline; who may call what, and
@@ -6,18 +6,19 @@
 //! (`inbound.rs`).
 
 use std::io;
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::net;
+use crate::sock::Sock;
 use crate::stats::Counters;
 use crate::timeout::AtomicTimeout;
 use std::sync::Arc;
 
 #[derive(Debug)]
 pub(crate) struct Socket {
-    stream: TcpStream,
+    stream: Sock,
     #[cfg(feature = "tls")]
     tls: Option<Box<crate::tls::ServerSession>>,
     /// The socket's send timeout as the last send left it (sends take turns, so only one
@@ -34,7 +35,7 @@ pub(crate) struct Socket {
 
 impl Socket {
     pub(crate) fn new(
-        stream: TcpStream,
+        stream: Sock,
         #[cfg(feature = "tls")] tls: Option<crate::tls::ServerSession>,
         write_timeout: Option<Duration>,
         idle_timeout: Option<Duration>,
@@ -52,7 +53,7 @@ impl Socket {
         }
     }
 
-    pub(crate) fn stream(&self) -> &TcpStream {
+    pub(crate) fn stream(&self) -> &Sock {
         &self.stream
     }
 

@@ -5,13 +5,14 @@
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::caller::Caller;
 use super::inbound::Inbound;
 use super::{limits, Connection};
+use crate::addr::{Addr, PeerCredentials};
 use crate::buffer::ReadBuf;
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::Codec;
@@ -109,43 +110,58 @@ impl Stream {
         self.caller.id()
     }
 
-    /// The peer's address.
+    /// The peer's address, as [`Caller::remote_addr`].
     ///
     /// # Examples
     ///
     /// ```
-    /// fn from(stream: &synctcp::Stream) -> std::net::SocketAddr {
+    /// fn from(stream: &synctcp::Stream) -> synctcp::Addr {
     ///     stream.peer_addr()
     /// }
     /// ```
-    pub fn peer_addr(&self) -> SocketAddr {
+    pub fn peer_addr(&self) -> Addr {
         self.caller.remote_addr()
     }
 
-    /// The peer's IP address (Ballerina's `remoteHost`).
+    /// The peer's IP address (Ballerina's `remoteHost`); `None` on a Unix socket.
     ///
     /// # Examples
     ///
     /// ```
     /// fn is_local(stream: &synctcp::Stream) -> bool {
-    ///     stream.remote_host().is_loopback()
+    ///     stream.remote_host().map_or(true, |ip| ip.is_loopback())
     /// }
     /// ```
-    pub fn remote_host(&self) -> IpAddr {
+    pub fn remote_host(&self) -> Option<IpAddr> {
         self.caller.remote_host()
     }
 
-    /// The local address the connection was accepted on.
+    /// The local address the connection was accepted on: an IP address and port, or the
+    /// listener's socket path.
     ///
     /// # Examples
     ///
     /// ```
-    /// fn on(stream: &synctcp::Stream) -> std::net::SocketAddr {
+    /// fn on(stream: &synctcp::Stream) -> synctcp::Addr {
     ///     stream.local_addr()
     /// }
     /// ```
-    pub fn local_addr(&self) -> SocketAddr {
+    pub fn local_addr(&self) -> Addr {
         self.caller.local_addr()
+    }
+
+    /// On a Unix socket, the peer process's user, group and id, as
+    /// [`Caller::peer_credentials`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// fn uid(stream: &synctcp::Stream) -> Option<u32> {
+    ///     stream.peer_credentials().map(|peer| peer.uid)
+    /// }
+    /// ```
+    pub fn peer_credentials(&self) -> Option<PeerCredentials> {
+        self.caller.peer_credentials()
     }
 
     /// What the TLS handshake agreed on, or `None` on a plain connection.
@@ -181,7 +197,7 @@ impl Stream {
         if timeout == Some(Duration::ZERO) {
             return Err(Error::with(
                 ErrorKind::InvalidConfig,
-                format!("set the read timeout of {}", self.conn.peer),
+                format!("set the read timeout of {}", self.conn.label),
                 "a timeout must be more than zero (use None to wait forever)",
             ));
         }
@@ -278,7 +294,7 @@ impl Stream {
                 false => codec.decode(reading.pending.data(), &mut progress),
                 true => codec.decode_eof(reading.pending.data()),
             };
-            let context = || format!("read a frame from {}", self.conn.peer);
+            let context = || format!("read a frame from {}", self.conn.label);
             match decoded.map_err(|e| e.in_context(context()))? {
                 Some(frame) => {
                     let body = reading.pending.data()[frame.body()].to_vec();
@@ -333,7 +349,7 @@ impl Stream {
     pub fn write_frame<C: Codec + ?Sized>(&self, codec: &C, frame: &[u8]) -> Result<()> {
         let bytes = codec
             .encoded(frame)
-            .map_err(|e| e.in_context(format!("write a frame to {}", self.conn.peer)))?;
+            .map_err(|e| e.in_context(format!("write a frame to {}", self.conn.label)))?;
         self.write_bytes(&bytes)
     }
 
@@ -396,7 +412,7 @@ impl Stream {
                     }
                 }
                 Err(_) if conn.out.is_aborted() => return Err(self.closed()),
-                Err(e) => return Err(Error::io(format!("read from {}", conn.peer), e)),
+                Err(e) => return Err(Error::io(format!("read from {}", conn.label), e)),
             }
         }
     }
@@ -404,7 +420,7 @@ impl Stream {
     fn ended(&self) -> Error {
         Error::with(
             ErrorKind::Closed,
-            format!("read from {}", self.conn.peer),
+            format!("read from {}", self.conn.label),
             "the peer ended the stream",
         )
     }
@@ -412,7 +428,7 @@ impl Stream {
     fn closed(&self) -> Error {
         Error::with(
             ErrorKind::Closed,
-            format!("read from {}", self.conn.peer),
+            format!("read from {}", self.conn.label),
             "connection is closed",
         )
     }
@@ -420,7 +436,7 @@ impl Stream {
     fn timed_out(&self, timeout: Option<Duration>) -> Error {
         Error::with(
             ErrorKind::Timeout,
-            format!("read from {}", self.conn.peer),
+            format!("read from {}", self.conn.label),
             format!(
                 "timed out: nothing arrived within the read timeout of {:?}",
                 timeout.unwrap_or_default()
@@ -483,7 +499,7 @@ impl std::fmt::Debug for Stream {
         let reading = self.reading.borrow();
         f.debug_struct("Stream")
             .field("id", &self.caller.id())
-            .field("peer", &self.conn.peer)
+            .field("peer", &self.conn.label)
             .field("buffered", &reading.pending.len())
             .field("eof", &reading.eof)
             .finish()

@@ -41,7 +41,7 @@ pub(crate) fn run(conn: &Arc<Connection>, serving: &Serving) {
     log::debug!(
         "connection {} accepted from {} on {}",
         conn.id,
-        conn.peer,
+        conn.label,
         conn.local
     );
     if !proxy_header(conn) || !handshake(conn) {
@@ -62,7 +62,7 @@ pub(crate) fn run(conn: &Arc<Connection>, serving: &Serving) {
         close_quietly(conn);
     }
     conn.out.stop_writer();
-    log::debug!("connection {} from {} closed", conn.id, conn.peer);
+    log::debug!("connection {} from {} closed", conn.id, conn.label);
 }
 
 /// From `on_connect` to `on_close`.
@@ -71,7 +71,7 @@ fn connected(conn: &Arc<Connection>, caller: &Caller, service: &dyn DynService) 
     let mut handler = match accepted {
         Ok(handler) => handler,
         Err(err) => {
-            log::warn!("connection {} from {} refused: {err}", conn.id, conn.peer);
+            log::warn!("connection {} from {} refused: {err}", conn.id, conn.label);
             conn.counters().refused();
             close_quietly(conn);
             return;
@@ -161,7 +161,7 @@ fn proxy_header(conn: &Connection) -> bool {
 fn handshake(conn: &Arc<Connection>) -> bool {
     #[cfg(feature = "tls")]
     if let Some(session) = conn.socket().tls() {
-        let context = format!("accept TLS connection {} from {}", conn.id, conn.peer);
+        let context = format!("accept TLS connection {} from {}", conn.id, conn.label);
         let stream = conn.socket().stream();
         match session.handshake(stream, &context) {
             Ok(info) => {
@@ -283,7 +283,7 @@ fn read_error(conn: &Connection, e: io::Error) -> End {
 }
 
 fn read_error_of(conn: &Connection, e: io::Error) -> Error {
-    Error::io(format!("read from {}", conn.peer), e)
+    Error::io(format!("read from {}", conn.label), e)
 }
 
 /// Closes our side as `end` requires: what is queued is sent, then FIN. Returns whether the
@@ -331,7 +331,7 @@ fn guarded<T>(conn: &Connection, callback: &str, f: impl FnOnce() -> T) -> Resul
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         Error::with(
             ErrorKind::Panic,
-            format!("{callback} for connection {} from {}", conn.id, conn.peer),
+            format!("{callback} for connection {} from {}", conn.id, conn.label),
             format!("panicked: {}", panic_message(payload.as_ref())),
         )
     })

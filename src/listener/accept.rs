@@ -3,17 +3,19 @@
 //! memory or threads) are backed off from 5 ms doubling to 1 s, and at `max_connections`
 //! it stops accepting until a slot frees, leaving new connections in the backlog.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use super::live::Live;
+use crate::addr::Addr;
 use crate::connection::{self, Connection, Settings};
 use crate::keepalive::Keepalive;
 use crate::net::{self, AcceptFailure};
 use crate::service::Serving;
+use crate::sock::{ListenSock, Sock};
 use crate::stats::Counters;
 
 /// Connection ids, unique for the life of the process.
@@ -23,8 +25,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 pub(crate) struct AcceptLoop {
-    pub(crate) socket: Arc<TcpListener>,
-    pub(crate) addr: SocketAddr,
+    pub(crate) socket: Arc<ListenSock>,
+    pub(crate) addr: Addr,
     pub(crate) live: Arc<Live>,
     pub(crate) serving: Serving,
     pub(crate) settings: Settings,
@@ -45,7 +47,7 @@ impl AcceptLoop {
             .wait_for_slot(self.max_connections, || self.counters.limit_wait())
         {
             match self.socket.accept() {
-                Ok((stream, peer)) => match self.admit(stream, peer) {
+                Ok((stream, peer)) => match self.admit(stream, peer.clone()) {
                     Ok(()) => {
                         backoff = BACKOFF_FIRST;
                         continue;
@@ -76,16 +78,14 @@ impl AcceptLoop {
 
     /// Sets the new socket up and starts its connection thread. On error the socket is
     /// dropped, which closes it.
-    fn admit(&self, stream: TcpStream, peer: SocketAddr) -> std::io::Result<()> {
-        stream.set_nodelay(self.nodelay)?;
-        Keepalive::apply(self.keepalive.as_ref(), &stream)?;
+    fn admit(&self, stream: Sock, peer: Addr) -> std::io::Result<()> {
+        stream.set_tcp_options(self.nodelay, self.keepalive.as_ref())?;
         stream.set_write_timeout(self.settings.write_timeout)?;
         // Bound to one address, every connection's local address is that address: spare
         // the system call. A wildcard bind has to ask.
-        let local = if self.addr.ip().is_unspecified() {
-            stream.local_addr()?
-        } else {
-            self.addr
+        let local = match self.addr.ip() {
+            Some(ip) if ip.is_unspecified() => stream.local_addr()?,
+            _ => self.addr.clone(),
         };
         // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; show them as a.b.c.d.
         let (local, peer) = (unmapped(local), unmapped(peer));
@@ -97,7 +97,7 @@ impl AcceptLoop {
         let conn = Connection::new(
             id,
             stream,
-            (local, peer),
+            (local, peer.clone()),
             self.settings,
             #[cfg(feature = "tls")]
             tls,
@@ -118,13 +118,13 @@ impl AcceptLoop {
     }
 }
 
-fn unmapped(addr: SocketAddr) -> SocketAddr {
+fn unmapped(addr: Addr) -> Addr {
     match addr {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::from((v4, v6.port())),
+        Addr::Tcp(SocketAddr::V6(v6)) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => Addr::Tcp(SocketAddr::from((v4, v6.port()))),
             None => addr,
         },
-        SocketAddr::V4(_) => addr,
+        other => other,
     }
 }
 
@@ -135,8 +135,9 @@ mod tests {
     #[test]
     fn ipv4_mapped_addresses_are_shown_as_ipv4() {
         let mapped: SocketAddr = "[::ffff:127.0.0.1]:80".parse().unwrap();
-        assert_eq!(unmapped(mapped), "127.0.0.1:80".parse().unwrap());
+        let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        assert_eq!(unmapped(Addr::Tcp(mapped)), v4);
         let v6: SocketAddr = "[::1]:80".parse().unwrap();
-        assert_eq!(unmapped(v6), v6);
+        assert_eq!(unmapped(Addr::Tcp(v6)), v6);
     }
 }

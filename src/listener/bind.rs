@@ -1,15 +1,19 @@
 //! How a `Listener` comes to be: an address bound (a port alone on every interface, dual
-//! stack where the system has IPv6), or a `TcpListener` made elsewhere (socket activation,
-//! tests). The TLS configuration is read and checked here, so every mistake shows at bind.
+//! stack where the system has IPv6), a Unix socket's path, or a `TcpListener` made
+//! elsewhere (socket activation, tests). The TLS configuration is read and checked here,
+//! so every mistake shows at bind.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::path::Path;
 use std::sync::Arc;
 
 use super::stop::Control;
 use super::{Listener, ListenerConfig};
+use crate::addr::Addr;
 use crate::address::{Address, ToAddress};
 use crate::error::{Error, ErrorKind, Result};
 use crate::net;
+use crate::sock::ListenSock;
 
 impl Listener {
     /// Binds `addr` with the default [`ListenerConfig`]: a port alone (`Listener::bind(3000)`,
@@ -18,20 +22,27 @@ impl Listener {
     /// [`ToAddress`]). Port 0 picks a free port; [`local_addr`](Listener::local_addr)
     /// tells which.
     ///
+    /// A [`Path`] (or `"unix:/path"`) binds a Unix domain socket, on Unix systems: its file
+    /// is created, and removed again when the listener stops. A socket file left behind by
+    /// a process that is gone is replaced; one that a process listens on is
+    /// [`ErrorKind::AddressInUse`], and so is a file that is not a socket (never removed).
+    ///
     /// The socket listens from now on: connects wait in the backlog until
     /// [`start`](Listener::start).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::AddressInUse`] when the port is taken; [`ErrorKind::InvalidConfig`]
-    /// when the host is not an address of this machine or `addr` is not an address.
+    /// [`ErrorKind::AddressInUse`] when the port or path is taken;
+    /// [`ErrorKind::InvalidConfig`] when the host is not an address of this machine, `addr`
+    /// is not an address, or a Unix socket's path is too long (or the system has no Unix
+    /// sockets).
     ///
     /// # Examples
     ///
     /// ```
     /// let listener = synctcp::Listener::bind("127.0.0.1:0")?;
-    /// assert!(listener.local_addr().ip().is_loopback());
-    /// assert_ne!(listener.local_addr().port(), 0);
+    /// assert!(listener.local_addr().ip().unwrap().is_loopback());
+    /// assert_ne!(listener.local_addr().port(), Some(0));
     /// # Ok::<(), synctcp::Error>(())
     /// ```
     pub fn bind(addr: impl ToAddress) -> Result<Listener> {
@@ -52,7 +63,7 @@ impl Listener {
     ///
     /// # if std::net::TcpListener::bind("[::1]:0").is_ok() {
     /// let listener = Listener::bind_with("[::1]:0", &ListenerConfig::new().max_connections(100))?;
-    /// assert_eq!(listener.local_addr().ip().to_string(), "::1");
+    /// assert_eq!(listener.local_addr().to_string(), format!("[::1]:{}", listener.local_addr().port().unwrap()));
     /// # }
     /// # Ok::<(), synctcp::Error>(())
     /// ```
@@ -66,26 +77,27 @@ impl Listener {
             None => None,
         };
         let socket = match &address {
+            Address::Unix(path) => listen_unix(path, config, &context)?,
             Address::Port(port) => {
                 // Dual stack where the system has IPv6, IPv4 only where it does not.
                 let any6 = SocketAddr::from((Ipv6Addr::UNSPECIFIED, *port));
                 let any4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, *port));
                 match net::listen(any6, config.backlog, config.reuse_port) {
-                    Ok(socket) => socket,
+                    Ok(socket) => ListenSock::Tcp(socket),
                     Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                         return Err(Error::io(&context, e))
                     }
-                    Err(_) => first_listening(&[any4], config, &context)?,
+                    Err(_) => ListenSock::Tcp(first_listening(&[any4], config, &context)?),
                 }
             }
-            Address::Socket(addr) => first_listening(&[*addr], config, &context)?,
+            Address::Socket(addr) => ListenSock::Tcp(first_listening(&[*addr], config, &context)?),
             Address::Host { host, port } => {
                 let addrs = net::resolve(host, *port).map_err(|e| {
                     Error::io(&context, e)
                         .kind_set(ErrorKind::InvalidConfig)
                         .message(format!("{host:?} does not resolve"))
                 })?;
-                first_listening(&addrs, config, &context)?
+                ListenSock::Tcp(first_listening(&addrs, config, &context)?)
             }
             Address::Unparsed { problem, .. } => {
                 return Err(Error::with(ErrorKind::InvalidConfig, &context, *problem))
@@ -97,11 +109,11 @@ impl Listener {
             config: config.clone(),
             #[cfg(feature = "tls")]
             tls,
+            control: Arc::new(Control::new(addr.clone(), config.drain_timeout)),
             addr,
             socket: Arc::new(socket),
             fresh: true,
             service: None,
-            control: Arc::new(Control::new(addr, config.drain_timeout)),
         })
     }
 
@@ -117,8 +129,9 @@ impl Listener {
     ///
     /// ```
     /// let socket = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let address = socket.local_addr()?;
     /// let listener = synctcp::Listener::from_std(socket)?;
-    /// assert!(listener.local_addr().ip().is_loopback());
+    /// assert_eq!(listener.local_addr(), address);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_std(socket: TcpListener) -> Result<Listener> {
@@ -143,7 +156,7 @@ impl Listener {
     /// ```
     pub fn from_std_with(socket: TcpListener, config: &ListenerConfig) -> Result<Listener> {
         let context = "use a bound TcpListener";
-        let addr = socket.local_addr().map_err(|e| Error::io(context, e))?;
+        let addr = Addr::Tcp(socket.local_addr().map_err(|e| Error::io(context, e))?);
         let context = format!("use the listener bound to {addr}");
         config.validate(&context)?;
         #[cfg(feature = "tls")]
@@ -155,12 +168,63 @@ impl Listener {
             config: config.clone(),
             #[cfg(feature = "tls")]
             tls,
+            control: Arc::new(Control::new(addr.clone(), config.drain_timeout)),
             addr,
-            socket: Arc::new(socket),
+            socket: Arc::new(ListenSock::Tcp(socket)),
             fresh: true,
             service: None,
-            control: Arc::new(Control::new(addr, config.drain_timeout)),
         })
+    }
+}
+
+/// Listens on `addr` again, after a stop closed the socket.
+pub(super) fn listen_again(
+    addr: &Addr,
+    config: &ListenerConfig,
+    context: &str,
+) -> Result<ListenSock> {
+    match addr {
+        Addr::Tcp(addr) => net::listen(*addr, config.backlog, config.reuse_port)
+            .map(ListenSock::Tcp)
+            .map_err(|e| Error::io(context, e)),
+        Addr::Unix(Some(path)) => listen_unix(path, config, context),
+        Addr::Unix(None) => Err(Error::with(ErrorKind::InvalidConfig, context, "no path")),
+    }
+}
+
+/// A Unix socket listening on `path`.
+fn listen_unix(path: &Path, config: &ListenerConfig, context: &str) -> Result<ListenSock> {
+    let unsupported = |what: &str| Err(Error::with(ErrorKind::InvalidConfig, context, what));
+    #[cfg(feature = "tls")]
+    if config.secure_socket.is_some() {
+        return unsupported("TLS over a Unix socket is not supported");
+    }
+    if config.reuse_port {
+        return unsupported("reuse_port applies to TCP: a Unix socket's path has one listener");
+    }
+    #[cfg(unix)]
+    {
+        crate::unix::listen(path, config.backlog, config.unix_mode)
+            .map(ListenSock::Unix)
+            .map_err(|e| {
+                let invalid = e.kind() == std::io::ErrorKind::InvalidInput;
+                // Our own explanations (a live socket, a file that is not one, a path too
+                // long) say more than the kind's words.
+                let explained = e.get_ref().map(|why| why.to_string());
+                let mut err = Error::io(context, e);
+                if invalid {
+                    err = err.kind_set(ErrorKind::InvalidConfig);
+                }
+                match explained {
+                    Some(why) => err.message(why),
+                    None => err,
+                }
+            })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        unsupported("Unix domain sockets are not available on this system")
     }
 }
 

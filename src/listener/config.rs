@@ -23,7 +23,7 @@ use crate::keepalive::Keepalive;
 ///     .max_connections(500)
 ///     .idle_timeout(Some(Duration::from_secs(60)));
 /// let listener = Listener::bind_with("127.0.0.1:0", &config)?;
-/// assert!(listener.local_addr().ip().is_loopback());
+/// assert!(listener.local_addr().ip().unwrap().is_loopback());
 /// # Ok::<(), synctcp::Error>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -42,6 +42,7 @@ pub struct ListenerConfig {
     pub(crate) proxy_protocol: bool,
     pub(crate) proxy_header_timeout: Duration,
     pub(crate) reuse_port: bool,
+    pub(crate) unix_mode: Option<u32>,
     #[cfg(feature = "tls")]
     pub(crate) secure_socket: Option<crate::tls::ListenerSecureSocket>,
 }
@@ -63,6 +64,7 @@ impl Default for ListenerConfig {
             proxy_protocol: false,
             proxy_header_timeout: Duration::from_secs(10),
             reuse_port: false,
+            unix_mode: None,
             #[cfg(feature = "tls")]
             secure_socket: None,
         }
@@ -347,7 +349,8 @@ impl ListenerConfig {
     /// (`SO_REUSEPORT`, Unix only): the operating system spreads new connections over them.
     /// Run N copies of a server on one port to use N cores' accept loops; stop one and the
     /// others go on serving. Every listener on the port must set it (and, on Linux, run as
-    /// the same user).
+    /// the same user). TCP only: binding a Unix socket's path with it is an
+    /// [`InvalidConfig`](crate::ErrorKind::InvalidConfig) error.
     ///
     /// Default: `false`.
     ///
@@ -365,6 +368,36 @@ impl ListenerConfig {
     /// ```
     pub fn reuse_port(mut self, on: bool) -> ListenerConfig {
         self.reuse_port = on;
+        self
+    }
+
+    /// The permissions of a Unix socket's file (`0o600`: only this user may connect;
+    /// `0o660`: this user and group), set before the socket listens, so no client ever
+    /// connects under others. Ignored for TCP. Values above `0o777` are an
+    /// [`InvalidConfig`](crate::ErrorKind::InvalidConfig) error.
+    ///
+    /// Default: none (the file gets `0o777` less the process's umask).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use std::os::unix::fs::PermissionsExt;
+    /// use synctcp::{Listener, ListenerConfig};
+    ///
+    /// # let dir = std::env::temp_dir().join(format!("synctcp-doc-mode-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("admin.sock");
+    /// let listener = Listener::bind_with(path.as_path(), &ListenerConfig::new().unix_mode(0o600))?;
+    /// let mode = std::fs::metadata(&path)?.permissions().mode();
+    /// assert_eq!(mode & 0o777, 0o600);
+    /// # drop(listener);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn unix_mode(mut self, mode: u32) -> ListenerConfig {
+        self.unix_mode = Some(mode);
         self
     }
 
@@ -415,6 +448,11 @@ impl ListenerConfig {
             if value < min {
                 return invalid(format!("{name} must be at least {min}"));
             }
+        }
+        if let Some(mode) = self.unix_mode.filter(|mode| *mode > 0o777) {
+            return invalid(format!(
+                "unix_mode {mode:#o} is not a file mode (0o000 to 0o777)"
+            ));
         }
         Ok(())
     }

@@ -12,15 +12,15 @@ mod stop;
 pub use config::ListenerConfig;
 pub use stop::StopHandle;
 
-use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::addr::Addr;
 use crate::connection::{Caller, Stream};
 use crate::error::{Error, ErrorKind, Result};
-use crate::net;
 use crate::service::{ConnectionService, Service, Serving};
+use crate::sock::ListenSock;
 use crate::stats::Stats;
 use accept::AcceptLoop;
 use live::Live;
@@ -71,9 +71,9 @@ pub struct Listener {
     config: ListenerConfig,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::ServerTls>,
-    addr: SocketAddr,
+    addr: Addr,
     /// The listening socket. A stop closes it; a start after a stop listens anew.
-    socket: Arc<TcpListener>,
+    socket: Arc<ListenSock>,
     /// `socket` listens and was never started (a stop closes it).
     fresh: bool,
     service: Option<Serving>,
@@ -90,8 +90,8 @@ impl Listener {
     /// println!("listening on {}", listener.local_addr());
     /// # Ok::<(), synctcp::Error>(())
     /// ```
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+    pub fn local_addr(&self) -> Addr {
+        self.addr.clone()
     }
 
     /// Attaches the service that answers connections: a closure that gets each new
@@ -157,7 +157,7 @@ impl Listener {
     /// impl Service for Gatekeeper {
     ///     type Connection = Silent;
     ///     fn on_connect(&self, caller: &Caller) -> Result<Silent, Error> {
-    ///         if caller.remote_host() != self.allowed {
+    ///         if caller.remote_host() != Some(self.allowed) {
     ///             return Err(Error::new(synctcp::ErrorKind::Other, "not on the list"));
     ///         }
     ///         Ok(Silent)
@@ -301,14 +301,12 @@ impl Listener {
         let context = format!("start listener on {}", self.addr);
         if !self.fresh {
             // The last stop closed the socket: listen anew on the same address.
-            let socket = net::listen(self.addr, self.config.backlog, self.config.reuse_port)
-                .map_err(|e| Error::io(&context, e))?;
-            self.socket = Arc::new(socket);
+            self.socket = Arc::new(bind::listen_again(&self.addr, &self.config, &context)?);
         }
         let live = Arc::new(Live::new());
         let accept = AcceptLoop {
             socket: Arc::clone(&self.socket),
-            addr: self.addr,
+            addr: self.addr.clone(),
             live: Arc::clone(&live),
             serving,
             settings: self.config.settings(),
@@ -320,7 +318,10 @@ impl Listener {
             tls: self.tls.clone(),
         };
         let accept = thread::Builder::new()
-            .name(format!("synctcp-accept-{}", self.addr.port()))
+            .name(match self.addr.port() {
+                Some(port) => format!("synctcp-accept-{port}"),
+                None => "synctcp-accept-unix".to_string(),
+            })
             .spawn(move || accept.run())
             .map_err(|e| Error::io(&context, e))?;
         self.fresh = false;
@@ -333,7 +334,7 @@ impl Listener {
             // Started meanwhile through a shared handle? Not possible with `&mut self`,
             // but never leave an accept thread behind.
             running.live.stop();
-            net::stop_listening(&running.socket);
+            running.socket.stop();
             let _ = running.accept.join();
             return Err(self.invalid("start listener on", "it is running already"));
         }
@@ -596,7 +597,8 @@ impl std::os::fd::AsFd for Listener {
 #[cfg(unix)]
 impl std::os::fd::AsRawFd for Listener {
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self.socket.as_raw_fd()
+        use std::os::fd::AsFd;
+        self.socket.as_fd().as_raw_fd()
     }
 }
 
@@ -611,6 +613,7 @@ impl std::os::windows::io::AsSocket for Listener {
 #[cfg(windows)]
 impl std::os::windows::io::AsRawSocket for Listener {
     fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
-        self.socket.as_raw_socket()
+        use std::os::windows::io::AsSocket;
+        self.socket.as_socket().as_raw_socket()
     }
 }

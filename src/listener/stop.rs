@@ -2,14 +2,14 @@
 //! [`StopHandle`] on any thread, or from inside one of its own callbacks; and waiting for a
 //! stop (`serve`). `Control` is the running state the listener and its handles share.
 
-use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::live::Live;
+use crate::addr::Addr;
 use crate::error::{Error, ErrorKind, Result};
-use crate::net;
+use crate::sock::ListenSock;
 use crate::stats::{Counters, Stats};
 
 /// How long a stop waits, after closing connections by force, for their threads to leave
@@ -19,7 +19,7 @@ const FORCE_GRACE: Duration = Duration::from_secs(2);
 /// What a running listener has: its socket, its connections, its accept thread.
 #[derive(Debug)]
 pub(crate) struct Running {
-    pub(crate) socket: Arc<TcpListener>,
+    pub(crate) socket: Arc<ListenSock>,
     pub(crate) live: Arc<Live>,
     pub(crate) accept: JoinHandle<()>,
 }
@@ -35,7 +35,7 @@ enum State {
 /// The running state of a listener, shared with its stop handles.
 #[derive(Debug)]
 pub(crate) struct Control {
-    addr: SocketAddr,
+    addr: Addr,
     drain_timeout: Duration,
     state: Mutex<State>,
     changed: Condvar,
@@ -46,7 +46,7 @@ pub(crate) struct Control {
 }
 
 impl Control {
-    pub(crate) fn new(addr: SocketAddr, drain_timeout: Duration) -> Control {
+    pub(crate) fn new(addr: Addr, drain_timeout: Duration) -> Control {
         Control {
             addr,
             drain_timeout,
@@ -194,7 +194,7 @@ impl Control {
 /// the listening socket is closed (its port is free for the next `start`).
 fn stop_accepting(running: Running) -> Arc<Live> {
     running.live.stop();
-    net::stop_listening(&running.socket);
+    running.socket.stop();
     // The accept thread waits only in accept, for a slot, or in a back-off pause: the
     // shutdown and the stop flag end all three.
     let _ = running.accept.join();

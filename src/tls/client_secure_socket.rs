@@ -44,7 +44,7 @@ use crate::error::{Error, ErrorKind};
 /// # let mut listener = Listener::bind_with("127.0.0.1:0", &ListenerConfig::new().secure_socket(server_tls))?;
 /// # listener.attach(|_| Ok(Quiet))?;
 /// # listener.start()?;
-/// # let port = listener.local_addr().port();
+/// # let port = listener.local_addr().port().unwrap();
 ///
 /// // ca.pem: the CA that issued the server's certificate (here, the certificate itself).
 /// let tls = ClientSecureSocket::new("ca.pem").protocol_versions(["TLSv1.3"]);

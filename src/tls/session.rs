@@ -9,8 +9,8 @@
 //! first and only then takes the lock to decrypt; writers take it only to encrypt, and
 //! send the records afterwards through the connection's ordered write path.
 
+use crate::sock::Sock;
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -64,7 +64,7 @@ impl ServerSession {
     /// Connection thread, before `on_connect`: runs the handshake over `stream`, bounded by
     /// the handshake timeout as a whole (a client trickling half a record cannot stretch
     /// it). On failure the alert, if any, is sent.
-    pub(crate) fn handshake(&self, stream: &TcpStream, context: &str) -> Result<TlsInfo, Error> {
+    pub(crate) fn handshake(&self, stream: &Sock, context: &str) -> Result<TlsInfo, Error> {
         let mut tls = self.lock();
         drive_handshake(&mut tls, stream, self.handshake_timeout)
             .map_err(|e| handshake_error(e, self.handshake_timeout, context))?;
@@ -168,7 +168,7 @@ pub(crate) fn seal_into<D>(
 /// alert, if any, is sent as far as the socket takes it.
 pub(crate) fn drive_handshake<D>(
     tls: &mut rustls::ConnectionCommon<D>,
-    stream: &TcpStream,
+    stream: &Sock,
     timeout: Duration,
 ) -> io::Result<()> {
     let deadline = Instant::now() + timeout;

@@ -232,7 +232,7 @@ pub fn raw(addr: SocketAddr) -> TcpStream {
 pub fn raw_to(listener: &Listener) -> TcpStream {
     raw(SocketAddr::from((
         [127, 0, 0, 1],
-        listener.local_addr().port(),
+        listener.local_addr().port().unwrap(),
     )))
 }
 

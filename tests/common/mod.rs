@@ -110,7 +110,7 @@ pub fn full_backlog() -> (Vec<socket2::Socket>, u16) {
 
 /// A client connected to `listener` over IPv4 loopback.
 pub fn connect(listener: &Listener) -> Client {
-    connect_port(listener.local_addr().port())
+    connect_port(listener.local_addr().port().unwrap())
 }
 
 /// A client connected to 127.0.0.1:`port`.

@@ -1,0 +1,195 @@
+//! Unix domain sockets: binding a path (taking over a stale socket file, never a live one
+//! or a file that is not a socket), the socket file's mode and removal, connecting with a
+//! timeout, and the peer's credentials.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::addr::PeerCredentials;
+
+/// A listening Unix socket and the file it is bound to. The file is removed when the
+/// socket stops listening or is dropped, unless another socket has been bound to the path
+/// since (it is then that socket's file).
+#[derive(Debug)]
+pub(crate) struct SocketFile {
+    listener: UnixListener,
+    path: PathBuf,
+    /// Device and inode of the file this socket created.
+    ident: (u64, u64),
+    removed: AtomicBool,
+}
+
+impl SocketFile {
+    pub(crate) fn listener(&self) -> &UnixListener {
+        &self.listener
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops listening: a thread blocked in `accept` returns, new connects are refused, and
+    /// the file is removed.
+    pub(crate) fn stop(&self) {
+        let _ = socket2::SockRef::from(&self.listener).shutdown(std::net::Shutdown::Read);
+        // Linux wakes a blocked accept on shutdown; elsewhere connect once to wake it.
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let _ = UnixStream::connect(&self.path);
+        self.remove_file();
+    }
+
+    fn remove_file(&self) {
+        if self.removed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(meta) if (meta.dev(), meta.ino()) == self.ident => {
+                if let Err(e) = std::fs::remove_file(&self.path) {
+                    log::warn!("remove socket file {}: {e}", self.path.display());
+                }
+            }
+            // Gone already, or another socket's now.
+            _ => {}
+        }
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        self.remove_file();
+    }
+}
+
+/// The longest path a Unix socket address holds here (`sun_path` less its terminating
+/// NUL).
+fn max_path_len() -> usize {
+    // `SockAddr::unix` checks the length the way the system does; probe it once.
+    let mut len = 64;
+    while SockAddr::unix("a".repeat(len + 1)).is_ok() && len < 4096 {
+        len += 1;
+    }
+    len
+}
+
+/// Why a path cannot be bound or connected to, before any system call; `None` if it can.
+pub(crate) fn check_path(path: &Path) -> Option<io::Error> {
+    if path.as_os_str().is_empty() {
+        return Some(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a Unix socket path must not be empty",
+        ));
+    }
+    if SockAddr::unix(path).is_err() {
+        let len = path.as_os_str().len();
+        return Some(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the path is {len} bytes long; a Unix socket path holds at most {} here",
+                max_path_len()
+            ),
+        ));
+    }
+    None
+}
+
+/// Listens on `path`. A socket file left there by a process that is gone is replaced; a
+/// socket someone listens on is `AddrInUse`, and so is a file that is not a socket (it is
+/// never removed). `mode` sets the file's permissions before the socket listens, so no
+/// client can connect under the wrong ones.
+pub(crate) fn listen(path: &Path, backlog: u32, mode: Option<u32>) -> io::Result<SocketFile> {
+    if let Some(err) = check_path(path) {
+        return Err(err);
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    let address = SockAddr::unix(path)?;
+    if let Err(e) = socket.bind(&address) {
+        if e.kind() != io::ErrorKind::AddrInUse {
+            return Err(e);
+        }
+        take_over_stale(path)?;
+        socket.bind(&address)?;
+    }
+    let meta = std::fs::symlink_metadata(path)?;
+    let file = SocketFile {
+        // Owned from here on: an error below removes the file again.
+        listener: UnixListener::from(std::os::fd::OwnedFd::from(socket)),
+        path: path.to_path_buf(),
+        ident: (meta.dev(), meta.ino()),
+        removed: AtomicBool::new(false),
+    };
+    if let Some(mode) = mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    socket2::SockRef::from(&file.listener).listen(backlog)?;
+    Ok(file)
+}
+
+/// Removes the socket file at `path` if nobody listens on it any more; otherwise says why
+/// it cannot be taken.
+fn take_over_stale(path: &Path) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.file_type().is_socket() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "the path exists and is not a socket (it is left as it is)",
+        ));
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "another process is listening on this socket",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            log::debug!("removing stale socket file {}", path.display());
+            std::fs::remove_file(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Connects to the socket at `path`, giving up after `timeout` when its backlog is full.
+pub(crate) fn connect(path: &Path, timeout: Option<Duration>) -> io::Result<UnixStream> {
+    if let Some(err) = check_path(path) {
+        return Err(err);
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    // A Unix connect blocks only while the listener's backlog is full, and honours the
+    // send timeout while it does.
+    socket.set_write_timeout(timeout)?;
+    match socket.connect(&SockAddr::unix(path)?) {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the listener's backlog stayed full",
+            ))
+        }
+        other => other?,
+    }
+    socket.set_write_timeout(None)?;
+    Ok(UnixStream::from(std::os::fd::OwnedFd::from(socket)))
+}
+
+/// The peer's user, group and process, where the system tells (Linux and Android).
+pub(crate) fn peer_credentials(stream: &UnixStream) -> Option<PeerCredentials> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let cred = rustix::net::sockopt::socket_peercred(stream).ok()?;
+        Some(PeerCredentials {
+            uid: cred.uid.as_raw(),
+            gid: cred.gid.as_raw(),
+            pid: u32::try_from(cred.pid.as_raw_pid()).ok(),
+        })
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = stream;
+        None
+    }
+}
