@@ -139,9 +139,9 @@
 //!
 //! 1. [`Listener::bind`] binds and listens (port 0 picks a free port); connects wait in the
 //!    backlog.
-//! 2. [`Listener::attach`] a service, then [`Listener::start`]: accepting runs on its own
-//!    thread (`synctcp-accept-PORT`) and `start` returns. [`Listener::serve`] does both and
-//!    blocks, for small programs.
+//! 2. [`Listener::attach`] a service, then [`Listener::start`]: a few worker threads wait
+//!    in `accept`, each serving the connection it takes on its own (`synctcp-conn-ID`),
+//!    and `start` returns. [`Listener::serve`] does both and blocks, for small programs.
 //! 3. [`Listener::graceful_stop`] refuses new connects at once, lets open connections send
 //!    what is queued (a running callback finishes and its reply goes out), closes them in
 //!    order, forces what is left at the deadline, and joins every thread.

@@ -103,10 +103,10 @@ pub(crate) fn listen(addr: SocketAddr, backlog: u32, reuse_port: bool) -> io::Re
     Ok(socket.into())
 }
 
-/// Stops a listening socket so that a thread blocked in `accept` on it returns and new
-/// connects are refused at once. On Linux `shutdown` does both; elsewhere the blocked
-/// accept is woken by connecting to the socket once.
-pub(crate) fn stop_listening(listener: &TcpListener) {
+/// Stops a listening socket so that the `waiting` threads blocked in `accept` on it return
+/// and new connects are refused at once. On Linux `shutdown` does both; elsewhere each
+/// blocked accept is woken by connecting to the socket once.
+pub(crate) fn stop_listening(listener: &TcpListener, waiting: usize) {
     let _ = SockRef::from(listener).shutdown(std::net::Shutdown::Read);
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     if let Ok(mut addr) = listener.local_addr() {
@@ -116,8 +116,11 @@ pub(crate) fn stop_listening(listener: &TcpListener) {
                 SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
             });
         }
-        let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+        for _ in 0..waiting {
+            let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(200));
+        }
     }
+    let _ = waiting;
 }
 
 /// Sends all of `data`, blocking, and gives up at `deadline`: one deadline for the whole

@@ -151,13 +151,30 @@ impl ListenSock {
         }
     }
 
-    /// Stops listening, so that a thread blocked in `accept` returns and new connects are
-    /// refused; a Unix socket's file is removed.
-    pub(crate) fn stop(&self) {
+    /// Stops listening, so that the `waiting` threads blocked in `accept` return and new
+    /// connects are refused; a Unix socket's file is removed.
+    pub(crate) fn stop(&self, waiting: usize) {
         match self {
-            ListenSock::Tcp(l) => crate::net::stop_listening(l),
+            ListenSock::Tcp(l) => crate::net::stop_listening(l, waiting),
             #[cfg(unix)]
-            ListenSock::Unix(file) => file.stop(),
+            ListenSock::Unix(file) => file.stop(waiting),
+        }
+    }
+
+    /// Bounds each `accept` by `timeout` (the socket's receive timeout), where the system
+    /// applies it to `accept`.
+    pub(crate) fn set_accept_timeout(&self, timeout: Duration) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        match self {
+            ListenSock::Tcp(l) => socket2::SockRef::from(l).set_read_timeout(Some(timeout)),
+            ListenSock::Unix(file) => {
+                socket2::SockRef::from(file.listener()).set_read_timeout(Some(timeout))
+            }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = timeout;
+            Ok(())
         }
     }
 }

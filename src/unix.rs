@@ -34,13 +34,16 @@ impl SocketFile {
         &self.path
     }
 
-    /// Stops listening: a thread blocked in `accept` returns, new connects are refused, and
-    /// the file is removed.
-    pub(crate) fn stop(&self) {
+    /// Stops listening: the `waiting` threads blocked in `accept` return, new connects are
+    /// refused, and the file is removed.
+    pub(crate) fn stop(&self, waiting: usize) {
         let _ = socket2::SockRef::from(&self.listener).shutdown(std::net::Shutdown::Read);
-        // Linux wakes a blocked accept on shutdown; elsewhere connect once to wake it.
+        // Linux wakes every blocked accept on shutdown; elsewhere connect once for each.
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let _ = UnixStream::connect(&self.path);
+        for _ in 0..waiting {
+            let _ = UnixStream::connect(&self.path);
+        }
+        let _ = waiting;
         self.remove_file();
     }
 

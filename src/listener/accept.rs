@@ -1,15 +1,22 @@
-//! The accept loop of a running listener, on its own thread. It never dies and never
-//! spins: errors of one connection are skipped, resource errors (out of descriptors,
-//! memory or threads) are backed off from 5 ms doubling to 1 s, and at `max_connections`
-//! it stops accepting until a slot frees, leaving new connections in the backlog.
+//! Accepting: a running listener's worker threads wait in `accept` on the listening
+//! socket, and the one that takes a connection serves it on its own thread — no hand-off
+//! to another thread, no new thread per connection. When its connection ends, a worker
+//! goes back to `accept` (or leaves, when enough wait there already). At least
+//! [`MIN_ACCEPTORS`] wait in `accept` while the connection limit allows; a worker that
+//! takes a connection starts another first if fewer are left.
+//!
+//! Accepting never dies and never spins: errors of one connection are skipped, resource
+//! errors (out of descriptors, memory or threads) are backed off from 5 ms doubling to
+//! 1 s, and at `max_connections` no worker waits in `accept`, leaving new connections in
+//! the backlog until one ends.
 
-use std::net::SocketAddr;
+use std::io::ErrorKind as IoKind;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use super::live::Live;
+use super::live::{Live, Next, MIN_ACCEPTORS};
 use crate::addr::Addr;
 use crate::connection::{self, Connection, Settings};
 use crate::keepalive::Keepalive;
@@ -24,7 +31,12 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 const BACKOFF_FIRST: Duration = Duration::from_millis(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-pub(crate) struct AcceptLoop {
+/// How long a worker beyond [`MIN_ACCEPTORS`] waits in `accept` for a connection before it
+/// leaves (where the system bounds `accept` with the socket's receive timeout).
+pub(crate) const SPARE_IDLE: Duration = Duration::from_secs(10);
+
+/// What every worker of a running listener shares.
+pub(crate) struct Acceptor {
     pub(crate) socket: Arc<ListenSock>,
     pub(crate) addr: Addr,
     pub(crate) live: Arc<Live>,
@@ -38,47 +50,125 @@ pub(crate) struct AcceptLoop {
     pub(crate) tls: Option<crate::tls::ServerTls>,
 }
 
-impl AcceptLoop {
-    pub(crate) fn run(self) {
-        log::debug!("listener on {} accepting", self.addr);
+impl Acceptor {
+    /// Starts the first workers. An error when not even one can be started.
+    pub(crate) fn start(self: &Arc<Self>) -> std::io::Result<()> {
+        for started in 0..MIN_ACCEPTORS {
+            match self.spawn() {
+                Ok(_) => {}
+                Err(e) if started == 0 => return Err(e),
+                Err(e) => log::warn!(
+                    "listener on {}: {e}; starting with fewer workers",
+                    self.addr
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a worker that waits in `accept`, if the limit allows one.
+    fn spawn(self: &Arc<Self>) -> std::io::Result<bool> {
+        let me = Arc::clone(self);
+        let builder = thread::Builder::new()
+            .name("synctcp-conn".into())
+            .stack_size(self.settings.stack_size);
+        self.live
+            .spawn_acceptor(self.max_connections, builder, move || me.work())
+    }
+
+    /// A worker: waits in `accept`, serves the connection it takes, and again, until it is
+    /// not needed. It holds an acceptor slot whenever it is not serving.
+    fn work(self: &Arc<Self>) {
         let mut backoff = BACKOFF_FIRST;
-        while self
-            .live
-            .wait_for_slot(self.max_connections, || self.counters.limit_wait())
-        {
-            match self.socket.accept() {
-                Ok((stream, peer)) => match self.admit(stream, peer.clone()) {
-                    Ok(()) => {
-                        backoff = BACKOFF_FIRST;
-                        continue;
+        loop {
+            let failure = match self.socket.accept() {
+                Ok((stream, peer)) => {
+                    backoff = BACKOFF_FIRST;
+                    match self.take(stream, peer) {
+                        Taken::Served(Next::Accept) => continue,
+                        Taken::Served(Next::Exit) | Taken::Stopping => return,
+                        Taken::Failed(why) => why,
                     }
-                    Err(e) => log::warn!(
-                        "listener on {}: cannot serve {peer}: {e}; closed it, retrying in {backoff:?}",
-                        self.addr
-                    ),
-                },
-                Err(_) if self.live.is_stopping() => break,
+                }
+                Err(_) if self.live.is_stopping() => {
+                    self.live.acceptor_leaves();
+                    return;
+                }
+                // The socket's receive timeout: a quiet spell.
+                Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
+                    if self.live.idle_acceptor_leaves() {
+                        return;
+                    }
+                    continue;
+                }
                 Err(e) if net::classify_accept_error(&e) == AcceptFailure::Connection => {
                     log::debug!("listener on {}: accept: {e}; skipped", self.addr);
                     continue;
                 }
-                Err(e) => log::warn!(
-                    "listener on {}: accept: {e}; retrying in {backoff:?}",
-                    self.addr
-                ),
-            }
+                Err(e) => format!("accept: {e}"),
+            };
+            log::warn!(
+                "listener on {}: {failure}; retrying in {backoff:?}",
+                self.addr
+            );
             self.counters.accept_backoff();
             if !self.live.pause(backoff) {
-                break;
+                self.live.acceptor_leaves();
+                return;
             }
             backoff = (backoff * 2).min(BACKOFF_MAX);
         }
-        log::debug!("listener on {} stopped accepting", self.addr);
     }
 
-    /// Sets the new socket up and starts its connection thread. On error the socket is
-    /// dropped, which closes it.
-    fn admit(&self, stream: Sock, peer: Addr) -> std::io::Result<()> {
+    /// Sets a new connection up and serves it on this thread. With no other worker left
+    /// in `accept` and none to be started (out of threads), the connection is closed
+    /// instead, so that accepting goes on.
+    fn take(self: &Arc<Self>, stream: Sock, peer: Addr) -> Taken {
+        let conn = match self.connection(stream, peer.clone()) {
+            Ok(conn) => Arc::new(conn),
+            Err(e) => return Taken::Failed(format!("cannot serve {peer}: {e}; closed it")),
+        };
+        let id = conn.id;
+        self.counters.accepted();
+        let Some(need_more) = self.live.admit(Arc::clone(&conn), self.max_connections) else {
+            log::debug!("listener on {}: stopping; closed {peer}", self.addr);
+            self.counters.refused();
+            self.live.acceptor_leaves();
+            return Taken::Stopping;
+        };
+        if need_more {
+            if let Err(e) = self.spawn() {
+                if self.live.acceptors() == 0 {
+                    // Nobody else would accept: keep accepting, drop this one.
+                    self.live.unadmit(id);
+                    return Taken::Failed(format!("cannot start a thread ({e}); closed {peer}"));
+                }
+                log::warn!("listener on {}: cannot start a thread: {e}", self.addr);
+            }
+        }
+        if self.live.at_limit(self.max_connections) {
+            self.counters.limit_wait();
+        }
+        name_thread(id);
+        self.live.serving(Some(id));
+        // The callbacks' panics are caught inside; one escaping would be our bug: it is
+        // logged, and the worker goes on.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            connection::run(&conn, &self.serving)
+        }));
+        if run.is_err() {
+            log::error!(
+                "listener on {}: connection {id} failed inside synctcp",
+                self.addr
+            );
+        }
+        self.live.serving(None);
+        drop(conn);
+        Taken::Served(self.live.ended(id, self.max_connections))
+    }
+
+    /// The socket's options, and the connection that will own it.
+    fn connection(&self, stream: Sock, peer: Addr) -> std::io::Result<Connection> {
         stream.set_tcp_options(self.nodelay, self.keepalive.as_ref())?;
         stream.set_write_timeout(self.settings.write_timeout)?;
         // Bound to one address, every connection's local address is that address: spare
@@ -90,38 +180,51 @@ impl AcceptLoop {
         // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; show them as a.b.c.d.
         let (local, peer) = (unmapped(local), unmapped(peer));
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        // The TLS session is made here; its handshake runs on the connection's thread.
+        // The TLS session is made here; its handshake runs in `connection::run`.
         #[cfg(feature = "tls")]
         let tls = self.tls.as_ref().map(|tls| tls.session()).transpose()?;
-        self.counters.accepted();
-        let conn = Connection::new(
+        Ok(Connection::new(
             id,
             stream,
-            (local, peer.clone()),
+            (local, peer),
             self.settings,
             #[cfg(feature = "tls")]
             tls,
             Arc::clone(&self.counters),
-        );
-        let builder = thread::Builder::new()
-            .name(format!("synctcp-conn-{id}"))
-            .stack_size(self.settings.stack_size);
-        let serving = self.serving.clone();
-        let admitted = self.live.spawn(Arc::new(conn), builder, move |conn| {
-            connection::run(conn, &serving)
-        })?;
-        if !admitted {
-            log::debug!("listener on {}: stopping; closed {peer}", self.addr);
-            self.counters.refused();
-        }
-        Ok(())
+        ))
     }
+}
+
+/// How taking a connection went.
+enum Taken {
+    /// Served; what the worker does next.
+    Served(Next),
+    /// A stop began: the worker leaves.
+    Stopping,
+    /// Could not be served (the worker still accepts): why, for the log.
+    Failed(String),
+}
+
+/// The system's name of a worker thread (`ps -L`, `top -H`, debuggers):
+/// `synctcp-conn-ID` of the connection it serves. (std's name, for panic messages, stays
+/// `synctcp-conn`: it is set once, when the thread starts.)
+fn name_thread(id: u64) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // The system keeps 15 bytes of it, as it did of the names given at spawn.
+        let mut name = format!("synctcp-conn-{id}").into_bytes();
+        name.truncate(15);
+        if let Ok(name) = std::ffi::CString::new(name) {
+            let _ = rustix::thread::set_name(&name);
+        }
+    }
+    let _ = id;
 }
 
 fn unmapped(addr: Addr) -> Addr {
     match addr {
-        Addr::Tcp(SocketAddr::V6(v6)) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => Addr::Tcp(SocketAddr::from((v4, v6.port()))),
+        Addr::Tcp(std::net::SocketAddr::V6(v6)) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => Addr::Tcp(std::net::SocketAddr::from((v4, v6.port()))),
             None => addr,
         },
         other => other,
@@ -131,6 +234,7 @@ fn unmapped(addr: Addr) -> Addr {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
 
     #[test]
     fn ipv4_mapped_addresses_are_shown_as_ipv4() {

@@ -13,7 +13,6 @@ pub use config::ListenerConfig;
 pub use stop::StopHandle;
 
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use crate::addr::Addr;
@@ -22,7 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::service::{ConnectionService, Service, Serving};
 use crate::sock::ListenSock;
 use crate::stats::Stats;
-use accept::AcceptLoop;
+use accept::Acceptor;
 use live::Live;
 use stop::{Control, Running};
 
@@ -266,8 +265,11 @@ impl Listener {
         Ok(())
     }
 
-    /// Starts accepting on a thread of its own (`synctcp-accept-PORT`) and returns. Each
-    /// connection is then served on its own thread (`synctcp-conn-ID`).
+    /// Starts accepting and returns. Worker threads wait in `accept` (at least 2, at most
+    /// 8, those beyond 2 leaving after 10 s without work); the one that takes a connection
+    /// serves it on its own (named `synctcp-conn-ID` while it does) and starts another
+    /// worker first when fewer than 2 are left waiting. Each connection has one thread of
+    /// its own for its whole life; no thread is created per connection.
     ///
     /// After a stop, `start` listens again on the same address and port.
     ///
@@ -304,7 +306,7 @@ impl Listener {
             self.socket = Arc::new(bind::listen_again(&self.addr, &self.config, &context)?);
         }
         let live = Arc::new(Live::new());
-        let accept = AcceptLoop {
+        let acceptor = Arc::new(Acceptor {
             socket: Arc::clone(&self.socket),
             addr: self.addr.clone(),
             live: Arc::clone(&live),
@@ -316,26 +318,26 @@ impl Listener {
             counters: Arc::clone(self.control.counters()),
             #[cfg(feature = "tls")]
             tls: self.tls.clone(),
-        };
-        let accept = thread::Builder::new()
-            .name(match self.addr.port() {
-                Some(port) => format!("synctcp-accept-{port}"),
-                None => "synctcp-accept-unix".to_string(),
-            })
-            .spawn(move || accept.run())
-            .map_err(|e| Error::io(&context, e))?;
+        });
+        // Workers beyond the first few leave after a quiet spell in `accept`.
+        let _ = self.socket.set_accept_timeout(accept::SPARE_IDLE);
+        acceptor.start().map_err(|e| {
+            // (EAGAIN from the system is no timeout.)
+            Error::io(&context, e)
+                .kind_set(ErrorKind::Io)
+                .message("cannot start a thread to accept connections")
+        })?;
         self.fresh = false;
         let running = Running {
             socket: Arc::clone(&self.socket),
             live,
-            accept,
         };
         if let Err(running) = self.control.run(running) {
             // Started meanwhile through a shared handle? Not possible with `&mut self`,
-            // but never leave an accept thread behind.
-            running.live.stop();
-            running.socket.stop();
-            let _ = running.accept.join();
+            // but never leave a worker behind.
+            let live = stop::stop_accepting(running);
+            live.wait_idle(std::time::Instant::now() + Duration::from_secs(2));
+            live.join_finished();
             return Err(self.invalid("start listener on", "it is running already"));
         }
         Ok(())

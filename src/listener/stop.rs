@@ -3,7 +3,6 @@
 //! stop (`serve`). `Control` is the running state the listener and its handles share.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::live::Live;
@@ -16,12 +15,11 @@ use crate::stats::{Counters, Stats};
 /// the callbacks they are in and run `on_close`.
 const FORCE_GRACE: Duration = Duration::from_secs(2);
 
-/// What a running listener has: its socket, its connections, its accept thread.
+/// What a running listener has: its socket, and its connections and worker threads.
 #[derive(Debug)]
 pub(crate) struct Running {
     pub(crate) socket: Arc<ListenSock>,
     pub(crate) live: Arc<Live>,
-    pub(crate) accept: JoinHandle<()>,
 }
 
 #[derive(Debug)]
@@ -190,14 +188,12 @@ impl Control {
     }
 }
 
-/// Stops the accept loop and joins its thread; new connects are refused from here on, and
-/// the listening socket is closed (its port is free for the next `start`).
-fn stop_accepting(running: Running) -> Arc<Live> {
-    running.live.stop();
-    running.socket.stop();
-    // The accept thread waits only in accept, for a slot, or in a back-off pause: the
-    // shutdown and the stop flag end all three.
-    let _ = running.accept.join();
+/// Stops accepting: new connects are refused from here on, and the listening socket is
+/// closed (its port is free for the next `start`). Workers waiting in `accept` or in a
+/// back-off pause leave; the stop's waits join them.
+pub(crate) fn stop_accepting(running: Running) -> Arc<Live> {
+    let waiting = running.live.stop();
+    running.socket.stop(waiting);
     running.live
 }
 
