@@ -93,9 +93,20 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn ping_pong_tasks(addr: SocketAddr, conns: usize, run: Duration) -> PingPong {
+    ping_pong_tasks_observed(addr, conns, run, || ()).0
+}
+
+/// [`ping_pong`] on tokio tasks, calling `observe` halfway through the measurement (to
+/// read the server's memory and threads while every connection is open).
+pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
+    addr: SocketAddr,
+    conns: usize,
+    run: Duration,
+    observe: impl FnOnce() -> T,
+) -> (PingPong, T) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = runtime();
-    let (samples, elapsed) = rt.block_on(async move {
+    let (samples, elapsed, seen) = rt.block_on(async move {
         let start = Arc::new(tokio::sync::Barrier::new(conns + 1));
         let tasks: Vec<_> = (0..conns)
             .map(|_| {
@@ -127,14 +138,16 @@ fn ping_pong_tasks(addr: SocketAddr, conns: usize, run: Duration) -> PingPong {
             .collect();
         start.wait().await;
         let began = Instant::now();
+        tokio::time::sleep(run / 2).await;
+        let seen = observe();
         let mut all = Vec::new();
         for t in tasks {
             all.extend(t.await.unwrap());
         }
-        (all, began.elapsed().max(run))
+        (all, began.elapsed().max(run), seen)
     });
     let count = samples.len() as u64;
-    percentiles(samples, count, elapsed)
+    (percentiles(samples, count, elapsed), seen)
 }
 
 /// Streams `bytes` through one connection (writer and reader threads), checks every byte
@@ -174,6 +187,24 @@ pub(crate) fn bulk(addr: SocketAddr, bytes: usize) -> f64 {
     let elapsed = began.elapsed();
     drop(sending.join().unwrap());
     (bytes as f64 / (1 << 20) as f64) / elapsed.as_secs_f64()
+}
+
+/// Sends `bytes` through one connection in turns: 256 KiB written, then the 256 KiB echo
+/// read back, every byte checked; MiB/s.
+pub(crate) fn bulk_lockstep(addr: SocketAddr, bytes: usize) -> f64 {
+    const TURN: usize = 256 * 1024;
+    let mut stream = connect(addr);
+    let chunk: Vec<u8> = (0..TURN).map(|i| (i % 253) as u8).collect();
+    let mut back = vec![0u8; TURN];
+    let began = Instant::now();
+    let mut moved = 0;
+    while moved < bytes {
+        stream.write_all(&chunk).unwrap();
+        stream.read_exact(&mut back).unwrap();
+        assert!(back == chunk, "corrupted in the turn at byte {moved}");
+        moved += TURN;
+    }
+    (moved as f64 / (1 << 20) as f64) / began.elapsed().as_secs_f64()
 }
 
 /// Connect, echo 16 bytes, close, from `threads` threads for `run`: connections per second.

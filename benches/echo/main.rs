@@ -3,7 +3,12 @@
 //! ```sh
 //! cargo bench --bench echo            # the full run, a few minutes
 //! SYNCTCP_BENCH_QUICK=1 cargo bench --bench echo   # a short smoke run
+//! SYNCTCP_BENCH_HOGS=2 cargo bench --bench echo    # the same with two CPU hogs running
+//! SYNCTCP_BENCH_ONLY=churn,bulk cargo bench --bench echo   # some scenarios only
 //! ```
+//!
+//! Scenarios: `pingpong` (1–1,000 connections), `many` (10,000 connections), `bulk`,
+//! `churn`, `burst`, `idle`.
 //!
 //! Three echo servers run as child processes of this binary (`--serve KIND`). The same
 //! client code drives each, interleaved (std, synctcp, tokio, std, synctcp, tokio, …) so that
@@ -17,7 +22,7 @@ mod servers;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use report::{Figure, Report};
 
@@ -63,6 +68,50 @@ impl Server {
     }
 }
 
+/// A process that keeps one core busy, at the same priority as everything else: the
+/// "busy machine" of `SYNCTCP_BENCH_HOGS`.
+struct Hog(Child);
+
+impl Hog {
+    fn start() -> Hog {
+        Hog(Command::new(std::env::current_exe().unwrap())
+            .arg("--hog")
+            .spawn()
+            .unwrap())
+    }
+}
+
+impl Drop for Hog {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn hog() {
+    let mut x = 0u64;
+    loop {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+}
+
+/// Raises the soft descriptor limit to the hard one (the servers inherit it): 10,000
+/// connections need 10,000 descriptors in this process (the client) and 10,000 in the
+/// server under test, plus some headroom for each.
+#[cfg(unix)]
+fn raise_descriptor_limit() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    limit.current = limit.maximum;
+    let _ = setrlimit(Resource::Nofile, limit);
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+#[cfg(not(unix))]
+fn raise_descriptor_limit() -> u64 {
+    u64::MAX
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -90,7 +139,21 @@ fn main() {
         servers::serve(&args[i + 1]);
         return;
     }
+    if args.iter().any(|a| a == "--hog") {
+        hog();
+    }
     let quick = std::env::var_os("SYNCTCP_BENCH_QUICK").is_some();
+    let hogs: usize = std::env::var("SYNCTCP_BENCH_HOGS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let only = std::env::var("SYNCTCP_BENCH_ONLY").ok();
+    let runs = |scenario: &str| {
+        only.as_deref()
+            .map_or(true, |o| o.split(',').any(|s| s == scenario))
+    };
+    let descriptors = raise_descriptor_limit();
+    let many_conns = if quick { 2_000 } else { 10_000 };
     let rounds = if quick { 1 } else { 3 };
     let run = Duration::from_millis(if quick { 300 } else { 2000 });
     let bulk_bytes = if quick { 32 << 20 } else { 512 << 20 };
@@ -101,39 +164,144 @@ fn main() {
         Server::start("synctcp"),
         Server::start("tokio"),
     ];
-    let mut report = Report::new(servers.iter().map(|s| s.name).collect());
-    println!("rounds {rounds}, {run:?} per measurement; servers: std, synctcp, tokio");
+    let mut report = Report::new(servers.iter().map(|s| s.name).collect(), hogs);
+    let _hogs: Vec<Hog> = (0..hogs).map(|_| Hog::start()).collect();
+    println!(
+        "rounds {rounds}, {run:?} per measurement; servers: std, synctcp, tokio; {hogs} CPU hogs; descriptor limit {descriptors}"
+    );
 
-    for conns in [1, 10, 100, 1000] {
-        let mut rate = vec![Vec::new(); 3];
-        let mut p50 = vec![Vec::new(); 3];
-        let mut p99 = vec![Vec::new(); 3];
-        for _ in 0..rounds {
-            for (i, server) in servers.iter().enumerate() {
-                let r = load::ping_pong(server.addr, conns, run);
-                rate[i].push(r.per_second);
-                p50[i].push(r.p50);
-                p99[i].push(r.p99);
-                settle();
-            }
-        }
-        let rates: Vec<f64> = rate.into_iter().map(median).collect();
+    let conn_counts: &[usize] = if runs("pingpong") {
+        &[1, 10, 100, 1000]
+    } else {
+        &[]
+    };
+    for &conns in conn_counts {
+        let (rates, p50, p99) = measure_ping_pong(&servers, conns, run, rounds);
         println!("ping-pong {conns:>4} conns: {rates:.0?} round trips/s");
         report.add(Figure::rate(
             format!("ping-pong {conns} conn, round trips/s"),
             rates.clone(),
         ));
-        report.add(Figure::latency(
-            format!("ping-pong {conns} conn, p50"),
-            p50.into_iter().map(median_duration).collect(),
-        ));
-        report.add(Figure::latency(
-            format!("ping-pong {conns} conn, p99"),
-            p99.into_iter().map(median_duration).collect(),
-        ));
+        report.add(Figure::latency(format!("ping-pong {conns} conn, p50"), p50));
+        report.add(Figure::latency(format!("ping-pong {conns} conn, p99"), p99));
         report.chart_point(conns, rates);
     }
 
+    if runs("many") {
+        many(&servers, &mut report, many_conns, run, rounds, descriptors);
+    }
+
+    if runs("bulk") {
+        bulk(&servers, &mut report, bulk_bytes, rounds);
+    }
+    if runs("churn") {
+        churn(&servers, &mut report, run, rounds);
+    }
+    if runs("burst") {
+        burst(&servers, &mut report, rounds);
+    }
+    if runs("idle") {
+        idle(&servers, &mut report, idle_conns);
+    }
+    report.write(quick, only.is_some());
+}
+
+/// Round trips/s, p50 and p99 over `conns` connections, each a median of `rounds`.
+fn measure_ping_pong(
+    servers: &[Server],
+    conns: usize,
+    run: Duration,
+    rounds: usize,
+) -> (Vec<f64>, Vec<Duration>, Vec<Duration>) {
+    let mut rate = vec![Vec::new(); 3];
+    let mut p50 = vec![Vec::new(); 3];
+    let mut p99 = vec![Vec::new(); 3];
+    for _ in 0..rounds {
+        for (i, server) in servers.iter().enumerate() {
+            let r = load::ping_pong(server.addr, conns, run);
+            rate[i].push(r.per_second);
+            p50[i].push(r.p50);
+            p99[i].push(r.p99);
+            settle();
+        }
+    }
+    (
+        rate.into_iter().map(median).collect(),
+        p50.into_iter().map(median_duration).collect(),
+        p99.into_iter().map(median_duration).collect(),
+    )
+}
+
+/// 10,000 connections doing ping-pong at once (a tokio client), with each server's
+/// memory and threads while they are open.
+fn many(
+    servers: &[Server],
+    report: &mut Report,
+    conns: usize,
+    run: Duration,
+    rounds: usize,
+    descriptors: u64,
+) {
+    if descriptors < conns as u64 + 1000 {
+        panic!(
+            "the many-connection scenario needs a descriptor limit of at least {} (it is {descriptors}): raise `ulimit -Hn`",
+            conns + 1000
+        );
+    }
+    let mut rate = vec![Vec::new(); 3];
+    let mut p50 = vec![Vec::new(); 3];
+    let mut p99 = vec![Vec::new(); 3];
+    let mut rss = vec![0.0; 3];
+    let mut threads = vec![0.0; 3];
+    for _ in 0..rounds {
+        for (i, server) in servers.iter().enumerate() {
+            let r = load::ping_pong_tasks_observed(server.addr, conns, run, || {
+                (server.rss_kib() as f64 / 1024.0, server.threads() as f64)
+            });
+            rate[i].push(r.0.per_second);
+            p50[i].push(r.0.p50);
+            p99[i].push(r.0.p99);
+            rss[i] = f64::max(rss[i], r.1 .0);
+            threads[i] = f64::max(threads[i], r.1 .1);
+            settle_until_idle(server);
+        }
+    }
+    let rates: Vec<f64> = rate.into_iter().map(median).collect();
+    println!("ping-pong {conns} conns: {rates:.0?} round trips/s; server RSS {rss:.0?} MiB, threads {threads:.0?}");
+    report.add(Figure::rate(
+        format!("ping-pong {conns} conn, round trips/s"),
+        rates.clone(),
+    ));
+    report.add(Figure::latency(
+        format!("ping-pong {conns} conn, p50"),
+        p50.into_iter().map(median_duration).collect(),
+    ));
+    report.add(Figure::latency(
+        format!("ping-pong {conns} conn, p99"),
+        p99.into_iter().map(median_duration).collect(),
+    ));
+    report.add(Figure::memory_mib(
+        format!("ping-pong {conns} conn, server RSS"),
+        rss,
+    ));
+    report.add(Figure::count(
+        format!("ping-pong {conns} conn, server threads"),
+        threads,
+    ));
+    report.chart_point(conns, rates);
+}
+
+/// Waits (up to 30 s) until the server has let go of a scenario's connections.
+fn settle_until_idle(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let base = if server.name == "tokio" { 0 } else { 1 };
+    while Instant::now() < deadline && server.threads() > base + 8 {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    settle();
+}
+
+fn bulk(servers: &[Server], report: &mut Report, bulk_bytes: usize, rounds: usize) {
     let mut bulk = vec![Vec::new(); 3];
     for _ in 0..rounds {
         for (i, server) in servers.iter().enumerate() {
@@ -144,10 +312,26 @@ fn main() {
     let bulk: Vec<f64> = bulk.into_iter().map(median).collect();
     println!("bulk: {bulk:.0?} MiB/s");
     report.add(Figure::rate(
-        format!("bulk {} MiB, MiB/s", bulk_bytes >> 20),
+        format!("bulk {} MiB duplex, MiB/s", bulk_bytes >> 20),
         bulk,
     ));
 
+    let mut lockstep = vec![Vec::new(); 3];
+    for _ in 0..rounds {
+        for (i, server) in servers.iter().enumerate() {
+            lockstep[i].push(load::bulk_lockstep(server.addr, bulk_bytes / 2));
+            settle();
+        }
+    }
+    let lockstep: Vec<f64> = lockstep.into_iter().map(median).collect();
+    println!("bulk lockstep: {lockstep:.0?} MiB/s");
+    report.add(Figure::rate(
+        format!("bulk {} MiB in 256 KiB turns, MiB/s", bulk_bytes >> 21),
+        lockstep,
+    ));
+}
+
+fn churn(servers: &[Server], report: &mut Report, run: Duration, rounds: usize) {
     let mut churn = vec![Vec::new(); 3];
     for _ in 0..rounds {
         for (i, server) in servers.iter().enumerate() {
@@ -161,7 +345,9 @@ fn main() {
         "churn (4 threads), connections/s".into(),
         churn,
     ));
+}
 
+fn burst(servers: &[Server], report: &mut Report, rounds: usize) {
     let mut failures = vec![0usize; 3];
     let mut burst_p50 = vec![Vec::new(); 3];
     let mut burst_max = vec![Vec::new(); 3];
@@ -187,10 +373,12 @@ fn main() {
         "burst 2,000 connects, max to first echo".into(),
         burst_max.into_iter().map(median_duration).collect(),
     ));
+}
 
+fn idle(servers: &[Server], report: &mut Report, idle_conns: usize) {
     let mut memory = Vec::new();
     let mut threads = Vec::new();
-    for server in &servers {
+    for server in servers {
         settle();
         let (rss, thr) = (server.rss_kib(), server.threads());
         let held = load::open_idle(server.addr, idle_conns);
@@ -213,6 +401,4 @@ fn main() {
         format!("idle {idle_conns} conns, threads per conn"),
         threads,
     ));
-
-    report.write(quick);
 }

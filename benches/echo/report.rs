@@ -11,6 +11,7 @@ enum Unit {
     Rate,
     Latency,
     Memory,
+    MemoryMib,
     Count,
 }
 
@@ -44,6 +45,13 @@ impl Figure {
             values,
         }
     }
+    pub(crate) fn memory_mib(name: String, values: Vec<f64>) -> Figure {
+        Figure {
+            name,
+            unit: Unit::MemoryMib,
+            values,
+        }
+    }
     pub(crate) fn count(name: String, values: Vec<f64>) -> Figure {
         Figure {
             name,
@@ -57,6 +65,7 @@ impl Figure {
             Unit::Rate => format!("{v:.0}"),
             Unit::Latency => format!("{v:.0} µs"),
             Unit::Memory => format!("{v:.1} KiB"),
+            Unit::MemoryMib => format!("{v:.0} MiB"),
             Unit::Count => format!("{v:.2}"),
         }
     }
@@ -64,14 +73,17 @@ impl Figure {
 
 pub(crate) struct Report {
     servers: Vec<&'static str>,
+    /// CPU hogs running beside the bench.
+    hogs: usize,
     figures: Vec<Figure>,
     chart: Vec<(usize, Vec<f64>)>,
 }
 
 impl Report {
-    pub(crate) fn new(servers: Vec<&'static str>) -> Report {
+    pub(crate) fn new(servers: Vec<&'static str>, hogs: usize) -> Report {
         Report {
             servers,
+            hogs,
             figures: Vec::new(),
             chart: Vec::new(),
         }
@@ -103,7 +115,11 @@ impl Report {
 
     fn table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "Machine: {}\n", Report::machine());
+        let load = match self.hogs {
+            0 => "quiet".to_string(),
+            n => format!("busy: {n} CPU hogs running"),
+        };
+        let _ = writeln!(out, "Machine: {}; {load}\n", Report::machine());
         let _ = writeln!(
             out,
             "| figure | {} | synctcp / std | synctcp / tokio |",
@@ -212,12 +228,22 @@ impl Report {
     }
 
     /// Prints the table and writes it and the chart under `target/bench-echo/`.
-    pub(crate) fn write(&self, quick: bool) {
+    /// `partial`: only some scenarios ran (the table is still written, under its own name).
+    pub(crate) fn write(&self, quick: bool, partial: bool) {
         let table = self.table();
         println!("\n{table}");
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-echo");
         std::fs::create_dir_all(&dir).unwrap();
-        let suffix = if quick { "-quick" } else { "" };
+        let mut suffix = String::new();
+        if quick {
+            suffix.push_str("-quick");
+        }
+        if self.hogs > 0 {
+            suffix.push_str("-busy");
+        }
+        if partial {
+            suffix.push_str("-partial");
+        }
         std::fs::write(dir.join(format!("table{suffix}.md")), &table).unwrap();
         std::fs::write(dir.join(format!("roundtrips{suffix}.svg")), self.svg()).unwrap();
         println!(
