@@ -3,6 +3,7 @@
 //! timeout, and the peer's credentials.
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -45,6 +46,12 @@ impl SocketFile {
         }
         let _ = waiting;
         self.remove_file();
+        // Unlike TCP, a shut-down Unix listener keeps the connections waiting in its
+        // backlog until it is closed; close them now, so that those clients see the end of
+        // the stream at once rather than wait for their timeouts.
+        if self.listener.set_nonblocking(true).is_ok() {
+            while self.listener.accept().is_ok() {}
+        }
     }
 
     fn remove_file(&self) {
@@ -88,6 +95,13 @@ pub(crate) fn check_path(path: &Path) -> Option<io::Error> {
             "a Unix socket path must not be empty",
         ));
     }
+    if path.as_os_str().as_bytes().contains(&0) {
+        // The system would read the path up to the NUL: another file than the one named.
+        return Some(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a Unix socket path must not contain a NUL byte",
+        ));
+    }
     if SockAddr::unix(path).is_err() {
         let len = path.as_os_str().len();
         return Some(io::Error::new(
@@ -105,11 +119,19 @@ pub(crate) fn check_path(path: &Path) -> Option<io::Error> {
 /// socket someone listens on is `AddrInUse`, and so is a file that is not a socket (it is
 /// never removed). `mode` sets the file's permissions before the socket listens, so no
 /// client can connect under the wrong ones.
+///
+/// Listeners of this crate binding in the same directory take turns (an advisory lock on
+/// the directory, where the system has one), so that none takes a file another has bound
+/// but not yet listened on for a stale one.
 pub(crate) fn listen(path: &Path, backlog: u32, mode: Option<u32>) -> io::Result<SocketFile> {
     if let Some(err) = check_path(path) {
         return Err(err);
     }
+    let _turn = DirectoryTurn::take(path);
     let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    if let Some(mode) = mode {
+        mode_before_bind(&socket, mode);
+    }
     let address = SockAddr::unix(path)?;
     if let Err(e) = socket.bind(&address) {
         if e.kind() != io::ErrorKind::AddrInUse {
@@ -127,32 +149,138 @@ pub(crate) fn listen(path: &Path, backlog: u32, mode: Option<u32>) -> io::Result
         removed: AtomicBool::new(false),
     };
     if let Some(mode) = mode {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        if meta.mode() & 0o7777 != mode {
+            set_mode(path, file.ident, mode)?;
+        }
     }
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
     socket2::SockRef::from(&file.listener).listen(backlog)?;
     Ok(file)
 }
 
+/// Gives an unbound socket the mode its file is to have: Linux creates the file with it
+/// (less the umask), so that it is never wider than asked, even for a moment.
+fn mode_before_bind(socket: &Socket, mode: u32) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = rustix::fs::fchmod(socket, rustix::fs::Mode::from_raw_mode(mode));
+    }
+    let _ = (socket, mode);
+}
+
+/// Sets the mode of the socket file this listener created, `ident`, and of no other file:
+/// not through a symbolic link someone put in its place after the bind.
+fn set_mode(path: &Path, ident: (u64, u64), mode: u32) -> io::Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::fs::{FileType, OFlags};
+        use std::os::fd::AsRawFd;
+        let fd = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )?;
+        let stat = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::Socket
+            || (stat.st_dev as u64, stat.st_ino as u64) != ident
+        {
+            return Err(replaced());
+        }
+        // A descriptor opened with `O_PATH` cannot be changed itself; its /proc link
+        // names exactly the file it holds.
+        let held = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        std::fs::set_permissions(held, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        // Without a way to change a file held open by a descriptor, check just before.
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() && (meta.dev(), meta.ino()) == ident => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            }
+            Ok(_) => Err(replaced()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn replaced() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "the socket file was replaced by another file before its mode could be set",
+    )
+}
+
+/// An advisory lock on the directory of a socket path, held while a listener of this crate
+/// binds there (Linux and Android; a no-op elsewhere, or when the directory cannot be
+/// opened).
+struct DirectoryTurn {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    _lock: Option<rustix::fd::OwnedFd>,
+}
+
+impl DirectoryTurn {
+    fn take(path: &Path) -> DirectoryTurn {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use rustix::fs::{FlockOperation, OFlags};
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            let lock = rustix::fs::open(
+                dir,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .ok()
+            .filter(|fd| rustix::fs::flock(fd, FlockOperation::LockExclusive).is_ok());
+            DirectoryTurn { _lock: lock }
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        {
+            let _ = path;
+            DirectoryTurn {}
+        }
+    }
+}
+
 /// Removes the socket file at `path` if nobody listens on it any more; otherwise says why
-/// it cannot be taken.
+/// it cannot be taken. To tell, it connects without waiting: a live listener sees that as a
+/// connection that ends at once, without a byte.
 fn take_over_stale(path: &Path) -> io::Result<()> {
-    let meta = std::fs::symlink_metadata(path)?;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        // Gone meanwhile: the path is free.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
     if !meta.file_type().is_socket() {
         return Err(io::Error::new(
             io::ErrorKind::AddrInUse,
             "the path exists and is not a socket (it is left as it is)",
         ));
     }
-    match UnixStream::connect(path) {
-        Ok(_) => Err(io::Error::new(
+    let live = || {
+        io::Error::new(
             io::ErrorKind::AddrInUse,
             "another process is listening on this socket",
-        )),
+        )
+    };
+    let probe = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    probe.set_nonblocking(true)?;
+    match probe.connect(&SockAddr::unix(path)?) {
+        Ok(()) => Err(live()),
+        // A full backlog: someone listens, and is busy.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(live()),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             log::debug!("removing stale socket file {}", path.display());
-            std::fs::remove_file(path)
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
 }

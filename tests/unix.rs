@@ -219,20 +219,26 @@ fn a_blocked_stream_read_times_out_on_its_own_and_is_woken_by_a_stop() {
     listener
         .attach_handler(move |stream: &mut Stream| {
             stream.set_read_timeout(Some(Duration::from_millis(200)))?;
-            let _ = tx.send(stream.read_bytes().unwrap_err().kind());
+            let _ = tx.send((stream.read_bytes().unwrap_err().kind(), String::new()));
             stream.set_read_timeout(None)?;
-            let _ = tx.send(stream.read_bytes().unwrap_err().kind());
+            let e = stream.read_bytes().unwrap_err();
+            let _ = tx.send((e.kind(), e.to_string()));
             Ok(())
         })
         .unwrap();
     listener.start().unwrap();
     let _client = connect(&path);
-    assert_eq!(rx.recv_timeout(WAIT).unwrap(), ErrorKind::Timeout);
+    assert_eq!(rx.recv_timeout(WAIT).unwrap().0, ErrorKind::Timeout);
     // Now blocked with no timeout: a graceful stop lets it run to its deadline, then
     // wakes it.
     let handle = listener.stop_handle();
     let stopper = thread::spawn(move || handle.graceful_stop(Duration::from_millis(300)));
-    assert_eq!(rx.recv_timeout(WAIT).unwrap(), ErrorKind::Closed);
+    let (kind, text) = rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(kind, ErrorKind::Closed);
+    assert!(
+        !text.contains("peer"),
+        "the stop is not the peer's doing: {text}"
+    );
     stopper.join().unwrap().unwrap();
     assert!(!path.exists());
 }
@@ -402,4 +408,162 @@ impl synctcp::ConnectionService for BigReply {
     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<synctcp::Reply, synctcp::Error> {
         Ok(synctcp::Reply::Bytes(self.0.clone()))
     }
+}
+
+/// Binds `path` from two threads at the same moment, `rounds` times (each round on a fresh
+/// path, with a stale file there first if `stale`); returns in how many rounds both won.
+fn race_to_bind(dir: &Dir, rounds: usize, stale: bool) -> usize {
+    let mut both = 0;
+    for i in 0..rounds {
+        let path = dir.path(&format!("r{i}.sock"));
+        if stale {
+            drop(UnixListener::bind(&path).unwrap());
+        }
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let binders: Vec<_> = (0..2)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), std::sync::Arc::clone(&barrier));
+                thread::spawn(move || {
+                    barrier.wait();
+                    Listener::bind(path.as_path())
+                })
+            })
+            .collect();
+        let results: Vec<_> = binders.into_iter().map(|b| b.join().unwrap()).collect();
+        for result in &results {
+            if let Err(e) = result {
+                assert_eq!(e.kind(), ErrorKind::AddressInUse, "{e}");
+            }
+        }
+        if results.iter().all(|r| r.is_ok()) {
+            both += 1;
+        }
+    }
+    both
+}
+
+#[test]
+fn two_listeners_binding_one_path_at_once_never_both_win() {
+    let dir = Dir::new("bind-race");
+    assert_eq!(race_to_bind(&dir, 200, false), 0, "fresh path");
+    assert_eq!(race_to_bind(&dir, 200, true), 0, "stale file");
+}
+
+#[test]
+fn binding_over_a_live_socket_with_a_full_backlog_is_address_in_use_not_a_hang() {
+    let dir = Dir::new("full-backlog");
+    let path = dir.path("full.sock");
+    // Bound and never started: connects wait in its backlog until it is full.
+    let first = Listener::bind_with(path.as_path(), &ListenerConfig::new().backlog(1)).unwrap();
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        match s.connect(&socket2::SockAddr::unix(&path).unwrap()) {
+            Ok(()) => held.push(s),
+            Err(_) => break,
+        }
+    }
+    let (tx, rx) = mpsc::channel();
+    let second = path.clone();
+    thread::spawn(move || {
+        let _ = tx.send(Listener::bind(second.as_path()).map(|_| ()));
+    });
+    let result = rx
+        .recv_timeout(WAIT)
+        .expect("a bind over a busy live socket hung");
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::AddressInUse);
+    assert!(is_socket(&path));
+    drop(first);
+}
+
+#[test]
+fn a_path_with_a_nul_byte_is_refused_and_creates_no_file() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = Dir::new("nul");
+    let truncated = dir.path("a");
+    let mut raw = truncated.as_os_str().as_bytes().to_vec();
+    raw.extend_from_slice(b"\0b.sock");
+    let with_nul = PathBuf::from(std::ffi::OsStr::from_bytes(&raw));
+
+    let e = Listener::bind(with_nul.as_path()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+    assert!(e.to_string().contains("NUL"), "{e}");
+    assert!(
+        std::fs::symlink_metadata(&truncated).is_err(),
+        "a stray file"
+    );
+
+    // Nor does a client reach a socket at the path before the NUL.
+    let _other = UnixListener::bind(&truncated).unwrap();
+    let e = Client::connect_with(with_nul.as_path(), &client_config()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+}
+
+#[test]
+fn a_client_waiting_in_the_backlog_at_a_stop_sees_the_end_at_once() {
+    let dir = Dir::new("backlog-stop");
+    let path = dir.path("b.sock");
+    let listener = echo_on(&path, &ListenerConfig::new().max_connections(1));
+    let first = connect(&path);
+    first.write_bytes(b"a").unwrap();
+    assert_eq!(first.read_bytes_exact(1).unwrap(), b"a");
+    // At max_connections 1 the second waits in the backlog, never accepted.
+    let patient = synctcp::ClientConfig::new().timeout(Some(Duration::from_secs(60)));
+    let second = Client::connect_with(path.as_path(), &patient).unwrap();
+    second.write_bytes(b"hello").unwrap();
+    listener.graceful_stop(WAIT).unwrap();
+    let started = Instant::now();
+    let e = second.read_bytes().unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the backlogged client waited {:?}: {e}",
+        started.elapsed()
+    );
+    assert_ne!(e.kind(), ErrorKind::Timeout, "{e}");
+}
+
+#[test]
+fn the_mode_is_never_set_through_a_symlink_swapped_in_after_the_bind() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = Dir::new("mode-swap");
+    let victim = dir.path("victim.txt");
+    std::fs::write(&victim, b"secret").unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let path = dir.path("m.sock");
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    // Someone who can write the directory replaces each new socket file by a link to the
+    // victim, as fast as it can.
+    let attacker = {
+        let (path, victim, stop) = (path.clone(), victim.clone(), stop.clone());
+        thread::spawn(move || {
+            let link = path.with_extension("lnk");
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if is_socket(&path) {
+                    let _ = std::fs::remove_file(&link);
+                    let _ = std::os::unix::fs::symlink(&victim, &link);
+                    if std::fs::rename(&link, &path).is_ok() {
+                        swaps += 1;
+                    }
+                }
+            }
+            swaps
+        })
+    };
+    let config = ListenerConfig::new().unix_mode(0o666);
+    let mut changed = None;
+    for _ in 0..2_000 {
+        let _ = std::fs::remove_file(&path);
+        drop(Listener::bind_with(path.as_path(), &config));
+        let mode = std::fs::metadata(&victim).unwrap().permissions().mode() & 0o777;
+        if mode != 0o600 {
+            changed = Some(mode);
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = attacker.join().unwrap();
+    assert!(swaps > 0, "the attacker never got a turn");
+    assert_eq!(changed, None, "the victim's mode was changed");
 }

@@ -390,6 +390,8 @@ impl Stream {
                 (d, l) => d.or(l),
             };
             match reading.inbound.read(conn, limit) {
+                // A stop or a close on this side shut the socket: not the peer's doing.
+                Ok(None) if conn.out.is_aborted() => return Err(self.closed()),
                 Ok(None) => {
                     reading.eof = true;
                     return Err(self.ended());
