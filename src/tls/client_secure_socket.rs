@@ -116,8 +116,9 @@ impl ClientSecureSocket {
         self.changed()
     }
 
-    /// The protocol versions to offer: `"TLSv1.2"`, `"TLSv1.3"`; anything else is an
-    /// [`ErrorKind::InvalidConfig`] error at connect.
+    /// The protocol versions to offer: `"TLSv1.2"`, `"TLSv1.3"`. Other entries (SSLv3,
+    /// TLSv1, TLSv1.1, a name that is no version) are skipped with a warning in the log; a
+    /// list with nothing usable is an [`ErrorKind::InvalidConfig`] error at connect.
     ///
     /// Default: both.
     ///
@@ -136,8 +137,10 @@ impl ClientSecureSocket {
         self.changed()
     }
 
-    /// The cipher suites to offer, by IANA name; an unknown name is an
-    /// [`ErrorKind::InvalidConfig`] error listing the supported ones.
+    /// The cipher suites to offer, by IANA name. Names rustls does not support (CBC suites,
+    /// RSA key exchange, unknown names) are skipped with a warning in the log; when none
+    /// is left, or none is for an enabled version, it is an [`ErrorKind::InvalidConfig`]
+    /// error at connect listing the supported ones.
     ///
     /// Default: every suite rustls supports.
     ///
@@ -268,8 +271,8 @@ impl ClientSecureSocket {
             })?;
         }
         let roots = pem::trust_store(&self.cert_file, context)?;
-        let provider = suites::provider(&self.ciphers, context)?;
         let versions = suites::versions(&self.versions, context)?;
+        let provider = suites::provider(&self.ciphers, &versions, context)?;
         let builder = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
             .map_err(|e| suites::config_error(context, e))?

@@ -86,9 +86,11 @@ impl ListenerSecureSocket {
         }
     }
 
-    /// The protocol versions to accept: `"TLSv1.2"`, `"TLSv1.3"`. Anything else (SSLv3,
-    /// TLSv1, TLSv1.1) is refused with an [`ErrorKind::InvalidConfig`] error when the
-    /// listener is bound.
+    /// The protocol versions to accept: `"TLSv1.2"`, `"TLSv1.3"`. As the JDK does, other
+    /// entries (SSLv3, TLSv1, TLSv1.1, or a name that is no version) are skipped with a
+    /// warning in the log, so a Ballerina configuration listing `["TLSv1.1", "TLSv1.2"]`
+    /// serves TLS 1.2; a list with nothing usable is an [`ErrorKind::InvalidConfig`] error
+    /// at bind.
     ///
     /// Default: both.
     ///
@@ -109,8 +111,14 @@ impl ListenerSecureSocket {
     }
 
     /// The cipher suites to offer, by IANA name (`"TLS_AES_128_GCM_SHA256"`,
-    /// `"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"`). An unknown or unsupported name is an
-    /// [`ErrorKind::InvalidConfig`] error listing the supported ones.
+    /// `"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"`). Names rustls does not support (CBC
+    /// suites, RSA key exchange, unknown names) are skipped with a warning in the log, as the
+    /// JDK skips what it cannot use. At bind it is an [`ErrorKind::InvalidConfig`] error
+    /// (listing the supported suites) when no usable suite remains, when none is for an
+    /// enabled protocol version, or when none of them can be used with the private key's
+    /// type (a TLS 1.2 suite names it: `TLS_ECDHE_ECDSA_*` for an ECDSA key,
+    /// `TLS_ECDHE_RSA_*` for an RSA key; TLS 1.3 suites go with any key). An enabled
+    /// version left without a suite for the key is a warning: its clients cannot connect.
     ///
     /// Default: every suite rustls supports (all AEAD, forward secret).
     ///
@@ -166,9 +174,11 @@ impl ListenerSecureSocket {
     }
 
     /// Asks clients for a certificate issued by a CA in `ca_file` (mutual TLS). With
-    /// `required`, a client without a valid certificate fails the handshake; without it,
-    /// such a client is served and [`TlsInfo::peer_certificate`](crate::TlsInfo::peer_certificate)
-    /// is `None`.
+    /// `required`, a client that sends no certificate fails the handshake; without it, such
+    /// a client is served and
+    /// [`TlsInfo::peer_certificate`](crate::TlsInfo::peer_certificate) is `None`. Either way
+    /// a client that presents a certificate that does not verify (another CA's, expired,
+    /// revoked) is refused: optional means the certificate may be absent, not wrong.
     ///
     /// Default: no client certificates are asked for.
     ///
@@ -201,8 +211,8 @@ impl ListenerSecureSocket {
         }
         let chain = pem::certificates(&self.cert_file, FileRole::Certificate, context)?;
         let key = pem::private_key(&self.key_file, context)?;
-        let provider = suites::provider(&self.ciphers, context)?;
         let versions = suites::versions(&self.versions, context)?;
+        let provider = suites::provider(&self.ciphers, &versions, context)?;
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&versions)
             .map_err(|e| suites::config_error(context, e))?;
