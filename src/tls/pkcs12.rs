@@ -18,7 +18,10 @@ use crate::error::{Error, ErrorKind};
 /// 3DES and RC2-40 with `-legacy`) and by Java's `keytool` (the same modern scheme since
 /// JDK 12, or 3DES and RC2-40 with `-J-Dkeystore.pkcs12.legacy` and before) can be read;
 /// the MAC (SHA-1 or SHA-2) is checked with the password. The store must hold exactly one
-/// private key; its chain is the certificates linked to it, the key's own first. Set it
+/// private key; its chain is the certificates linked to it, the key's own first. EC keys
+/// written by `keytool` lack their public key, which the *ring* provider needs: such a
+/// store is refused with that reason (use RSA keys in Java stores, or re-export the store
+/// with `openssl pkcs12`). Set it
 /// with [`ListenerSecureSocket::from_key_store`](crate::ListenerSecureSocket::from_key_store)
 /// or, for mutual TLS, [`ClientSecureSocket::client_key_store`](crate::ClientSecureSocket::client_key_store).
 ///
