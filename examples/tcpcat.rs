@@ -34,8 +34,9 @@ options:
   --tls            use TLS (built with --features tls)
   --cert FILE      with --tls --listen: the server's certificate chain (PEM)
   --key FILE       with --tls --listen: the server's private key (PEM)
-  --ca FILE        with --tls: the certificate to trust (client), or the CA whose
-                   client certificates to require (listener)
+  --ca FILE        with --tls: the certificate to trust (client; without it, the
+                   system's trust store, as curl does), or the CA whose client
+                   certificates to require (listener)
   -v, --verbose    with --listen: stop when standard input ends (Ctrl-D), and then
                    print the listener's counters on standard error
   -h, --help       print this help
@@ -343,11 +344,12 @@ impl ConnectionService for Printer {
 
 #[cfg(feature = "tls")]
 fn client_tls(config: ClientConfig, options: &Options) -> Result<ClientConfig, Failure> {
-    let ca = options
-        .ca
-        .clone()
-        .ok_or_else(|| usage("--tls needs --ca FILE, the certificate to trust"))?;
-    let mut tls = synctcp::ClientSecureSocket::new(ca);
+    // Without --ca, the platform's trust store: public servers work out of the box.
+    let trust = match &options.ca {
+        Some(ca) => synctcp::Trust::cert_file(ca),
+        None => synctcp::Trust::system_roots(),
+    };
+    let mut tls = synctcp::ClientSecureSocket::new(trust);
     if let (Some(cert), Some(key)) = (&options.cert, &options.key) {
         tls = tls.client_cert(cert, key);
     }

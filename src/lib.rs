@@ -202,8 +202,17 @@
 //! # Features
 //!
 //! - `tls` (off by default): TLS for [`Client`] and [`Listener`] over rustls, Ballerina's
-//!   `secureSocket` — `ClientSecureSocket`, `ListenerSecureSocket`, `TlsInfo`. Without it
-//!   the crate depends on `crossbeam-channel`, `log` and `socket2` only.
+//!   `secureSocket` — `ClientSecureSocket`, `ListenerSecureSocket`, `TlsInfo`, `Trust`
+//!   (PEM trust files), `Revocation` (CRLs). Without it the crate depends on
+//!   `crossbeam-channel`, `log` and `socket2` only.
+//! - `tls-pkcs12`: PKCS#12 key stores and trust stores, `KeyStore` and `TrustStore`
+//!   (Ballerina's `crypto:KeyStore`, `crypto:TrustStore`). Needs Rust 1.85.
+//! - `tls-encrypted-keys`: password-protected PKCS#8 keys, `key_password` (Ballerina's
+//!   `keyPassword`). Needs Rust 1.85.
+//! - `tls-system-roots`: `Trust::system_roots`, the platform's trust store.
+//! - `tls-webpki-roots`: `Trust::webpki_roots`, Mozilla's roots compiled in.
+//!
+//! Each of the last four turns on `tls`.
 //!
 //! A longer walk through for learners, from a first client to a framed chat server, is
 //! `docs/GUIDE.md` in the repository.
@@ -247,7 +256,9 @@ pub use reply::Reply;
 pub use service::{ConnectionService, Service};
 pub use stats::{Closed, Stats};
 #[cfg(feature = "tls")]
-pub use tls::{ClientSecureSocket, ListenerSecureSocket, TlsInfo};
+pub use tls::{ClientSecureSocket, ListenerSecureSocket, Revocation, TlsInfo, Trust};
+#[cfg(feature = "tls-pkcs12")]
+pub use tls::{KeyStore, TrustStore};
 
 // The guide's examples run as doctests, so that every step of it keeps working.
 #[cfg(doctest)]

@@ -278,6 +278,45 @@ fn tls_on_both_sides() {
     );
 }
 
+/// Without --ca, tcpcat trusts the system's trust store (`Trust::system_roots`). Pointing
+/// `SSL_CERT_FILE` at the test CA, in tcpcat's environment only, makes that store hold it:
+/// the connect succeeds. Pointed at another CA, the server's certificate is from an unknown
+/// issuer and the connect fails.
+#[cfg(feature = "tls")]
+#[test]
+fn tls_without_ca_trusts_the_system_store() {
+    let pki = pki::Pki::new();
+    let (cert, key) = (pki.path("server.pem"), pki.path("server.key"));
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let mut cat = ListeningCat::start(&["--listen", "0", "--tls", "--cert", cert, "--key", key]);
+    let port = cat.port.to_string();
+    let system_cat = |store: &str, input: &[u8]| {
+        let mut child = Command::new(example("tcpcat"))
+            .args(["--tls", "localhost", &port])
+            .env("SSL_CERT_FILE", pki.path(store))
+            .env_remove("SSL_CERT_DIR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        wait_output(child)
+    };
+    let out = system_cat("other-ca.pem", b"");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("UnknownIssuer"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = system_cat("ca.pem", b"trusted\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let _ = cat.stderr_line();
+    let _ = cat.stderr_line();
+    assert_eq!(cat.stdout(), "trusted\n");
+}
+
 #[test]
 fn verbose_listen_mode_stops_when_stdin_ends_and_prints_its_counters() {
     let mut child = Command::new(example("tcpcat"))

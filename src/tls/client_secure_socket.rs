@@ -1,6 +1,7 @@
 //! `ClientSecureSocket`: Ballerina's client `secureSocket` — `enable`, the trusted
-//! certificate, protocol versions, cipher suites, handshake timeout, session resumption —
-//! plus the server name to verify and a client certificate for mutual TLS. The rustls
+//! certificates, protocol versions, cipher suites, handshake timeout, session resumption —
+//! plus the server name to verify, revocation lists, and a client certificate for mutual
+//! TLS. The rustls
 //! configuration is built on first use and shared by clones, so sessions resume across
 //! connects made with the same configuration.
 
@@ -8,17 +9,21 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::client::Resumption;
+use rustls::client::{Resumption, WebPkiServerVerifier};
 use rustls::ClientConfig;
 
-use super::pem::{self, FileRole};
+use super::identity::Identity;
+use super::revocation::Revocation;
 use super::suites;
+use super::trust::Trust;
 use crate::error::{Error, ErrorKind};
 
 /// TLS for a [`Client`](crate::Client): Ballerina's `ClientSecureSocket`.
 ///
-/// Give it the certificate to trust — the CA that issued the server's certificate, or the
-/// server's own self-signed certificate — and set it with
+/// Give it the certificates to trust — a PEM file with the CA that issued the server's
+/// certificate, or the server's own self-signed certificate; a PKCS#12
+/// [`TrustStore`](crate::TrustStore); or, to reach public servers, the platform's trust
+/// store or Mozilla's roots (see [`Trust`]) — and set it with
 /// [`ClientConfig::secure_socket`](crate::ClientConfig::secure_socket). The server's
 /// certificate must be valid for the host connected to (or for
 /// [`server_name`](ClientSecureSocket::server_name)).
@@ -57,22 +62,29 @@ use crate::error::{Error, ErrorKind};
 #[derive(Debug, Clone)]
 pub struct ClientSecureSocket {
     enable: bool,
-    cert_file: PathBuf,
+    trust: Trust,
     versions: Vec<String>,
     ciphers: Vec<String>,
     handshake_timeout: Duration,
     session_resumption: bool,
     server_name: Option<String>,
-    client_cert: Option<(PathBuf, PathBuf)>,
+    revocation: Option<Revocation>,
+    client_identity: Option<Identity>,
+    #[cfg(feature = "tls-encrypted-keys")]
+    client_key_password: Option<super::password::Password>,
     /// The rustls configuration, built on first use; shared by clones (and so its session
     /// cache), reset by every setter.
     built: Arc<Mutex<Option<Arc<ClientConfig>>>>,
 }
 
 impl ClientSecureSocket {
-    /// TLS that trusts the certificates in `cert_file` (PEM), with the defaults: enabled,
-    /// TLS 1.2 and 1.3, every supported cipher suite, 10 s handshake timeout, session
-    /// resumption on, the host connected to as the server name, no client certificate.
+    /// TLS that trusts `trust`: the certificates of a PEM file (`"ca.pem"`), a PKCS#12
+    /// [`TrustStore`](crate::TrustStore), [`Trust::system_roots`] or
+    /// [`Trust::webpki_roots`]. The defaults: enabled, TLS 1.2 and 1.3, every supported
+    /// cipher suite, 10 s handshake timeout, session resumption on, the host connected to
+    /// as the server name, no revocation checking, no client certificate. An empty path
+    /// gets Ballerina's error text at connect: "trusted certificate file location must be
+    /// provided for secure connection" (for a trust store, "TrustStore file location ...").
     ///
     /// # Examples
     ///
@@ -80,16 +92,19 @@ impl ClientSecureSocket {
     /// let tls = synctcp::ClientSecureSocket::new("ca.pem");
     /// # let _ = tls;
     /// ```
-    pub fn new(cert_file: impl Into<PathBuf>) -> ClientSecureSocket {
+    pub fn new(trust: impl Into<Trust>) -> ClientSecureSocket {
         ClientSecureSocket {
             enable: true,
-            cert_file: cert_file.into(),
+            trust: trust.into(),
             versions: Vec::new(),
             ciphers: Vec::new(),
             handshake_timeout: Duration::from_secs(10),
             session_resumption: true,
             server_name: None,
-            client_cert: None,
+            revocation: None,
+            client_identity: None,
+            #[cfg(feature = "tls-encrypted-keys")]
+            client_key_password: None,
             built: Arc::default(),
         }
     }
@@ -116,8 +131,9 @@ impl ClientSecureSocket {
         self.changed()
     }
 
-    /// The protocol versions to offer: `"TLSv1.2"`, `"TLSv1.3"`; anything else is an
-    /// [`ErrorKind::InvalidConfig`] error at connect.
+    /// The protocol versions to offer: `"TLSv1.2"`, `"TLSv1.3"`. Other entries (SSLv3,
+    /// TLSv1, TLSv1.1, a name that is no version) are skipped with a warning in the log; a
+    /// list with nothing usable is an [`ErrorKind::InvalidConfig`] error at connect.
     ///
     /// Default: both.
     ///
@@ -136,8 +152,10 @@ impl ClientSecureSocket {
         self.changed()
     }
 
-    /// The cipher suites to offer, by IANA name; an unknown name is an
-    /// [`ErrorKind::InvalidConfig`] error listing the supported ones.
+    /// The cipher suites to offer, by IANA name. Names rustls does not support (CBC suites,
+    /// RSA key exchange, unknown names) are skipped with a warning in the log; when none
+    /// is left, or none is for an enabled version, it is an [`ErrorKind::InvalidConfig`]
+    /// error at connect listing the supported ones.
     ///
     /// Default: every suite rustls supports.
     ///
@@ -206,8 +224,27 @@ impl ClientSecureSocket {
         self.changed()
     }
 
-    /// A certificate chain and private key to present when the server asks for one
-    /// (mutual TLS).
+    /// Checks the server's certificate chain against certificate revocation lists; see
+    /// [`Revocation`] for the policy. A revoked server fails the connect with an
+    /// [`ErrorKind::Tls`] error.
+    ///
+    /// Default: no revocation checking.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::{ClientSecureSocket, Revocation};
+    /// let tls = ClientSecureSocket::new("ca.pem").revocation(Revocation::new(["ca.crl"]));
+    /// # let _ = tls;
+    /// ```
+    pub fn revocation(mut self, revocation: Revocation) -> ClientSecureSocket {
+        self.revocation = Some(revocation);
+        self.changed()
+    }
+
+    /// A certificate chain and private key (PEM files) to present when the server asks for
+    /// one (mutual TLS); an encrypted key needs
+    /// [`client_key_password`](ClientSecureSocket::client_key_password).
     ///
     /// Default: none.
     ///
@@ -222,7 +259,50 @@ impl ClientSecureSocket {
         cert_file: impl Into<PathBuf>,
         key_file: impl Into<PathBuf>,
     ) -> ClientSecureSocket {
-        self.client_cert = Some((cert_file.into(), key_file.into()));
+        self.client_identity = Some(Identity::Files {
+            cert_file: cert_file.into(),
+            key_file: key_file.into(),
+        });
+        self.changed()
+    }
+
+    /// A PKCS#12 key store's private key and chain to present when the server asks for a
+    /// certificate (mutual TLS; Ballerina's `key: crypto:KeyStore`). It replaces
+    /// [`client_cert`](ClientSecureSocket::client_cert), and the other way round.
+    ///
+    /// Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use synctcp::{ClientSecureSocket, KeyStore};
+    /// let tls = ClientSecureSocket::new("ca.pem").client_key_store(KeyStore::new("client.p12", "secret"));
+    /// # let _ = tls;
+    /// ```
+    #[cfg(feature = "tls-pkcs12")]
+    pub fn client_key_store(mut self, store: super::pkcs12::KeyStore) -> ClientSecureSocket {
+        self.client_identity = Some(Identity::Store(store));
+        self.changed()
+    }
+
+    /// The password of the encrypted private key file given to
+    /// [`client_cert`](ClientSecureSocket::client_cert) (`ENCRYPTED PRIVATE KEY`, PKCS#8):
+    /// Ballerina's `keyPassword`. A wrong password or a key that is not encrypted is an
+    /// [`ErrorKind::InvalidConfig`] error at connect. Debug output hides it.
+    ///
+    /// Default: none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let tls = synctcp::ClientSecureSocket::new("ca.pem")
+    ///     .client_cert("client.pem", "client-encrypted.key")
+    ///     .client_key_password("secret");
+    /// # let _ = tls;
+    /// ```
+    #[cfg(feature = "tls-encrypted-keys")]
+    pub fn client_key_password(mut self, password: impl Into<String>) -> ClientSecureSocket {
+        self.client_key_password = Some(super::password::Password::new(password));
         self.changed()
     }
 
@@ -267,30 +347,46 @@ impl ClientSecureSocket {
                 )
             })?;
         }
-        let roots = pem::trust_store(&self.cert_file, context)?;
-        let provider = suites::provider(&self.ciphers, context)?;
+        let roots = Arc::new(self.trust.roots(context)?);
         let versions = suites::versions(&self.versions, context)?;
+        let provider = suites::provider(&self.ciphers, &versions, context)?;
+        let mut verifier =
+            WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider));
+        if let Some(revocation) = &self.revocation {
+            verifier = revocation.server_verifier(verifier, context)?;
+        }
+        let verifier = verifier.build().map_err(|e| {
+            Error::with(
+                ErrorKind::InvalidConfig,
+                context,
+                format!(
+                    "server certificate verification with {}: {e}",
+                    self.trust.describe()
+                ),
+            )
+        })?;
         let builder = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&versions)
             .map_err(|e| suites::config_error(context, e))?
-            .with_root_certificates(roots);
-        let mut config = match &self.client_cert {
+            .with_webpki_verifier(verifier);
+        #[cfg(feature = "tls-encrypted-keys")]
+        let key_password = self.client_key_password.as_ref().map(|p| p.as_str());
+        #[cfg(not(feature = "tls-encrypted-keys"))]
+        let key_password = None;
+        let mut config = match &self.client_identity {
+            None if key_password.is_some() => {
+                return Err(Error::with(
+                    ErrorKind::InvalidConfig,
+                    context,
+                    "client_key_password goes with client_cert, which is not set",
+                ))
+            }
             None => builder.with_no_client_auth(),
-            Some((cert_file, key_file)) => {
-                let chain = pem::certificates(cert_file, FileRole::Certificate, context)?;
-                let key = pem::private_key(key_file, context)?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    Error::with(
-                        ErrorKind::InvalidConfig,
-                        context,
-                        format!(
-                            "private key file {} cannot be used with certificate file {}: {e}",
-                            key_file.display(),
-                            cert_file.display()
-                        ),
-                    )
-                    .caused_by(e)
-                })?
+            Some(identity) => {
+                let own = identity.load(key_password, context)?;
+                builder
+                    .with_client_auth_cert(own.chain, own.key)
+                    .map_err(|e| identity.mismatch(context, e))?
             }
         };
         if !self.session_resumption {

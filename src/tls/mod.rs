@@ -3,15 +3,28 @@
 
 mod cache;
 mod client_secure_socket;
+#[cfg(feature = "tls-encrypted-keys")]
+mod encrypted_key;
+mod identity;
 mod info;
 mod listener_secure_socket;
+#[cfg(any(feature = "tls-pkcs12", feature = "tls-encrypted-keys"))]
+mod password;
 mod pem;
+#[cfg(feature = "tls-pkcs12")]
+mod pkcs12;
+mod revocation;
 mod session;
 mod suites;
+mod trust;
 
 pub use client_secure_socket::ClientSecureSocket;
 pub use info::TlsInfo;
 pub use listener_secure_socket::ListenerSecureSocket;
+#[cfg(feature = "tls-pkcs12")]
+pub use pkcs12::{KeyStore, TrustStore};
+pub use revocation::Revocation;
+pub use trust::Trust;
 
 pub(crate) use listener_secure_socket::ServerTls;
 pub(crate) use session::{

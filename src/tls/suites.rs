@@ -45,7 +45,12 @@ pub(crate) fn version_name(version: rustls::ProtocolVersion) -> &'static str {
     }
 }
 
-/// The versions named, or both when none is.
+/// Protocol names Java (and so Ballerina's configurations) knows but rustls does not speak.
+const OBSOLETE_VERSIONS: [&str; 5] = ["SSLv2Hello", "SSLv2", "SSLv3", "TLSv1", "TLSv1.1"];
+
+/// The versions named, or both when none is. As the JDK does with a list of versions, the
+/// usable ones are kept and the rest skipped with a warning (configurations written for
+/// Ballerina routinely list `TLSv1.1`); only a list with nothing usable is an error.
 pub(crate) fn versions(
     names: &[String],
     context: &str,
@@ -53,48 +58,123 @@ pub(crate) fn versions(
     if names.is_empty() {
         return Ok(VERSIONS.iter().map(|(_, v)| *v).collect());
     }
-    names
-        .iter()
-        .map(|name| {
-            VERSIONS
-                .iter()
-                .find(|(known, _)| known.eq_ignore_ascii_case(name.trim()))
-                .map(|(_, v)| *v)
-                .ok_or_else(|| {
-                    Error::with(
-                        ErrorKind::InvalidConfig,
-                        context,
-                        format!("unsupported TLS protocol version {name:?}; supported: TLSv1.2, TLSv1.3"),
-                    )
-                })
-        })
-        .collect()
+    let mut chosen: Vec<&'static SupportedProtocolVersion> = Vec::new();
+    let mut skipped = Vec::new();
+    for name in names {
+        match VERSIONS
+            .iter()
+            .find(|(known, _)| known.eq_ignore_ascii_case(name.trim()))
+        {
+            Some((_, version)) if !chosen.contains(version) => chosen.push(version),
+            Some(_) => {}
+            None => skipped.push(name.as_str()),
+        }
+    }
+    for name in &skipped {
+        let why = if OBSOLETE_VERSIONS
+            .iter()
+            .any(|old| old.eq_ignore_ascii_case(name.trim()))
+        {
+            "an obsolete protocol version rustls does not support"
+        } else {
+            "not a TLS protocol version name"
+        };
+        log::warn!("{context}: skipping TLS protocol version {name:?}: {why}");
+    }
+    if chosen.is_empty() {
+        return Err(Error::with(
+            ErrorKind::InvalidConfig,
+            context,
+            format!(
+                "none of the TLS protocol versions {} is supported; supported: TLSv1.2, TLSv1.3",
+                quoted(&skipped)
+            ),
+        ));
+    }
+    Ok(chosen)
 }
 
-/// The ring provider restricted to the cipher suites named (all of them when none is).
-pub(crate) fn provider(ciphers: &[String], context: &str) -> Result<Arc<CryptoProvider>, Error> {
+fn quoted(names: &[&str]) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    names.join(", ")
+}
+
+/// The ring provider restricted to the cipher suites named (all of them when none is), in
+/// the order named. Names rustls does not support (CBC and RSA key exchange suites, say)
+/// are skipped with a warning; only a list with nothing usable is an error. Then at least
+/// one suite must be for an enabled version; a version left without a suite gets a warning.
+pub(crate) fn provider(
+    ciphers: &[String],
+    versions: &[&'static SupportedProtocolVersion],
+    context: &str,
+) -> Result<Arc<CryptoProvider>, Error> {
     let mut provider = ring::default_provider();
+    let all = provider.cipher_suites.clone();
+    let supported = || {
+        let names: Vec<&str> = all.iter().map(|s| iana_name(*s)).collect();
+        names.join(", ")
+    };
     if !ciphers.is_empty() {
-        let all = provider.cipher_suites.clone();
-        let mut chosen = Vec::new();
+        let mut chosen: Vec<SupportedCipherSuite> = Vec::new();
+        let mut skipped = Vec::new();
         for name in ciphers {
-            let suite = all
+            match all
                 .iter()
                 .find(|s| iana_name(**s).eq_ignore_ascii_case(name.trim()))
-                .ok_or_else(|| {
-                    let supported: Vec<&str> = all.iter().map(|s| iana_name(*s)).collect();
-                    Error::with(
-                        ErrorKind::InvalidConfig,
-                        context,
-                        format!(
-                            "unsupported cipher suite {name:?}; supported: {}",
-                            supported.join(", ")
-                        ),
-                    )
-                })?;
-            chosen.push(*suite);
+            {
+                Some(suite) if !chosen.contains(suite) => chosen.push(*suite),
+                Some(_) => {}
+                None => skipped.push(name.as_str()),
+            }
+        }
+        for name in &skipped {
+            log::warn!(
+                "{context}: skipping cipher suite {name:?}: not supported by rustls (only AEAD \
+                 suites with forward secrecy are)"
+            );
+        }
+        if chosen.is_empty() {
+            return Err(Error::with(
+                ErrorKind::InvalidConfig,
+                context,
+                format!(
+                    "none of the cipher suites {} is supported; supported: {}",
+                    quoted(&skipped),
+                    supported()
+                ),
+            ));
         }
         provider.cipher_suites = chosen;
+    }
+    let for_version = |version: &SupportedProtocolVersion| {
+        provider
+            .cipher_suites
+            .iter()
+            .any(|s| s.version() == version)
+    };
+    if !versions.iter().any(|v| for_version(v)) {
+        let named: Vec<&str> = provider
+            .cipher_suites
+            .iter()
+            .map(|s| iana_name(*s))
+            .collect();
+        let enabled: Vec<&str> = versions.iter().map(|v| version_name(v.version)).collect();
+        return Err(Error::with(
+            ErrorKind::InvalidConfig,
+            context,
+            format!(
+                "none of the cipher suites {} is for the enabled protocol versions {}",
+                named.join(", "),
+                enabled.join(", ")
+            ),
+        ));
+    }
+    for version in versions.iter().filter(|v| !for_version(v)) {
+        log::warn!(
+            "{context}: {} is enabled but none of the cipher suites is for it: its peers \
+             cannot connect",
+            version_name(version.version)
+        );
     }
     Ok(Arc::new(provider))
 }
@@ -115,10 +195,27 @@ pub(crate) fn check_key_fits(
         return Ok(());
     };
     let algorithm = signing.algorithm();
-    let fits = provider.cipher_suites.iter().any(|suite| {
-        versions.contains(&suite.version()) && suite.usable_for_signature_algorithm(algorithm)
-    });
-    if fits {
+    let fits = |version: &SupportedProtocolVersion| {
+        provider.cipher_suites.iter().any(|suite| {
+            suite.version() == version && suite.usable_for_signature_algorithm(algorithm)
+        })
+    };
+    if versions.iter().any(|v| fits(v)) {
+        for version in versions.iter().filter(|v| !fits(v)) {
+            let has_suites = provider
+                .cipher_suites
+                .iter()
+                .any(|s| s.version() == *version);
+            // A version without any suite was reported when the suites were chosen.
+            if has_suites {
+                log::warn!(
+                    "{context}: {} is enabled but none of its cipher suites can be used with \
+                     the {algorithm:?} private key in {}: its clients cannot connect",
+                    version_name(version.version),
+                    key_file.display()
+                );
+            }
+        }
         return Ok(());
     }
     let offered: Vec<&str> = provider
@@ -176,14 +273,63 @@ mod tests {
         );
         assert!(versions(&["TLSv1.1".into()], "x").is_err());
         assert_eq!(versions(&["tlsv1.3".into()], "x").unwrap().len(), 1);
-        let err = provider(&["TLS_RSA_WITH_RC4_128_MD5".into()], "x").unwrap_err();
+        let both = versions(&[], "x").unwrap();
+        let err = provider(&["TLS_RSA_WITH_RC4_128_MD5".into()], &both, "x").unwrap_err();
         assert!(err.to_string().contains("supported: TLS_"), "{err}");
         assert_eq!(
-            provider(&["TLS_AES_256_GCM_SHA384".into()], "x")
+            provider(&["TLS_AES_256_GCM_SHA384".into()], &both, "x")
                 .unwrap()
                 .cipher_suites
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn unusable_entries_are_skipped_when_something_usable_remains() {
+        let names: Vec<String> = ["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.2"]
+            .map(String::from)
+            .to_vec();
+        let chosen = versions(&names, "x").unwrap();
+        assert_eq!(chosen, [&rustls::version::TLS12]);
+        let err = versions(&["TLSv1".into(), "TLSv1.1".into()], "x").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            err.to_string()
+                .contains(r#"none of the TLS protocol versions "TLSv1", "TLSv1.1""#),
+            "{err}"
+        );
+
+        let ciphers: Vec<String> = [
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256",
+            "TLS_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        ]
+        .map(String::from)
+        .to_vec();
+        let provider = provider(&ciphers, &chosen, "x").unwrap();
+        let kept: Vec<&str> = provider
+            .cipher_suites
+            .iter()
+            .map(|s| iana_name(*s))
+            .collect();
+        assert_eq!(kept, ["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]);
+    }
+
+    #[test]
+    fn suites_must_serve_an_enabled_version() {
+        let tls13 = versions(&["TLSv1.3".into()], "x").unwrap();
+        let err = super::provider(
+            &["TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256".into()],
+            &tls13,
+            "x",
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            err.to_string()
+                .contains("is for the enabled protocol versions TLSv1.3"),
+            "{err}"
         );
     }
 }
