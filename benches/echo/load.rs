@@ -112,15 +112,22 @@ pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
             .map(|_| {
                 let start = Arc::clone(&start);
                 tokio::spawn(async move {
-                    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-                    stream.set_nodelay(true).unwrap();
+                    // A connection that fails still meets the others at the start line (or
+                    // they would wait for it forever), then reports why.
                     let out = [7u8; MESSAGE];
                     let mut back = [0u8; MESSAGE];
-                    for _ in 0..5 {
-                        stream.write_all(&out).await.unwrap();
-                        stream.read_exact(&mut back).await.unwrap();
-                    }
+                    let warm_up = async {
+                        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+                        stream.set_nodelay(true)?;
+                        for _ in 0..5 {
+                            stream.write_all(&out).await?;
+                            stream.read_exact(&mut back).await?;
+                        }
+                        Ok::<_, std::io::Error>(stream)
+                    };
+                    let warmed = warm_up.await;
                     start.wait().await;
+                    let mut stream = warmed.map_err(|e| format!("warming up: {e}"))?;
                     let ends = Instant::now() + run;
                     let mut samples = Vec::with_capacity(4096);
                     loop {
@@ -128,11 +135,17 @@ pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
                         if t0 >= ends {
                             break;
                         }
-                        stream.write_all(&out).await.unwrap();
-                        stream.read_exact(&mut back).await.unwrap();
+                        stream
+                            .write_all(&out)
+                            .await
+                            .map_err(|e| format!("write: {e}"))?;
+                        stream
+                            .read_exact(&mut back)
+                            .await
+                            .map_err(|e| format!("read: {e}"))?;
                         samples.push(t0.elapsed().as_nanos().min(u32::MAX as u128) as u32);
                     }
-                    samples
+                    Ok::<_, String>(samples)
                 })
             })
             .collect();
@@ -141,8 +154,18 @@ pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
         tokio::time::sleep(run / 2).await;
         let seen = observe();
         let mut all = Vec::new();
+        let mut failed = Vec::new();
         for t in tasks {
-            all.extend(t.await.unwrap());
+            match t.await.unwrap() {
+                Ok(samples) => all.extend(samples),
+                Err(e) => failed.push(e),
+            }
+        }
+        if let Some(first) = failed.first() {
+            panic!(
+                "{} of {conns} connections to {addr} failed; the first: {first}",
+                failed.len()
+            );
         }
         (all, began.elapsed().max(run), seen)
     });

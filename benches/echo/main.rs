@@ -255,6 +255,7 @@ fn many(
     let mut threads = vec![0.0; 3];
     for _ in 0..rounds {
         for (i, server) in servers.iter().enumerate() {
+            eprintln!("  {conns} connections to {}", server.name);
             let r = load::ping_pong_tasks_observed(server.addr, conns, run, || {
                 (server.rss_kib() as f64 / 1024.0, server.threads() as f64)
             });
