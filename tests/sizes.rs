@@ -26,9 +26,14 @@ use synctcp::framing::{Delimited, LengthPrefixed};
 use synctcp::{Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Listener, Reply};
 
 const MIB: usize = 1 << 20;
-const ALL_SIZES: [usize; 10] = [
+/// Around every buffer limit: a connection's first read buffer (1 KiB), a TLS record
+/// (16 KiB), rustls's plaintext limit and the default largest read (64 KiB), and far past.
+const ALL_SIZES: [usize; 13] = [
     0,
     1,
+    1_023,
+    1_024,
+    1_025,
     16_383,
     16_384,
     16_385,

@@ -108,15 +108,21 @@ pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
     let rt = runtime();
     let (samples, elapsed, seen) = rt.block_on(async move {
         let start = Arc::new(tokio::sync::Barrier::new(conns + 1));
+        // Connections are set up a few hundred at a time: the scenario measures them
+        // talking, not a connect storm (a backlog of 128 overflows, and SYN cookies then
+        // reset some of them).
+        let setting_up = Arc::new(tokio::sync::Semaphore::new(256));
         let tasks: Vec<_> = (0..conns)
             .map(|_| {
                 let start = Arc::clone(&start);
+                let setting_up = Arc::clone(&setting_up);
                 tokio::spawn(async move {
                     // A connection that fails still meets the others at the start line (or
                     // they would wait for it forever), then reports why.
                     let out = [7u8; MESSAGE];
                     let mut back = [0u8; MESSAGE];
                     let warm_up = async {
+                        let _turn = setting_up.acquire().await.unwrap();
                         let mut stream = tokio::net::TcpStream::connect(addr).await?;
                         stream.set_nodelay(true)?;
                         for _ in 0..5 {

@@ -1,5 +1,5 @@
 //! `Inbound`: the read side of an accepted connection, owned by its thread. It reads from
-//! the socket into a buffer that grows with the traffic (4 KiB, doubling while reads fill
+//! the socket into a buffer that grows with the traffic (1 KiB, doubling while reads fill
 //! it, up to `read_buffer_size`), through the TLS session when there is one, and hands out
 //! what arrived. A read waits until its deadline at most, then returns a `TimedOut` error;
 //! whoever reads decides what the deadline was (idle, lifetime, a stream's read timeout).
@@ -12,7 +12,7 @@ use super::Connection;
 use crate::net;
 
 /// An idle connection's read buffer costs this much.
-const INITIAL: usize = 4 * 1024;
+const INITIAL: usize = 1024;
 
 #[derive(Debug)]
 pub(crate) struct Inbound {

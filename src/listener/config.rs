@@ -245,7 +245,7 @@ impl ListenerConfig {
     }
 
     /// The most bytes one read hands to `on_bytes`. Each connection's buffer starts at
-    /// 4 KiB and doubles up to this while reads fill it.
+    /// 1 KiB and doubles up to this while reads fill it.
     ///
     /// Default: 64 KiB.
     ///
