@@ -170,6 +170,12 @@ fn main() {
         "rounds {rounds}, {run:?} per measurement; servers: std, synctcp, tokio; {hogs} CPU hogs; descriptor limit {descriptors}"
     );
 
+    // First, while every server is fresh: memory that earlier scenarios left in a
+    // server's allocator or stack cache would make the idle figure look smaller.
+    if runs("idle") {
+        idle(&servers, &mut report, idle_conns);
+    }
+
     let conn_counts: &[usize] = if runs("pingpong") {
         &[1, 10, 100, 1000]
     } else {
@@ -199,9 +205,6 @@ fn main() {
     }
     if runs("burst") {
         burst(&servers, &mut report, rounds);
-    }
-    if runs("idle") {
-        idle(&servers, &mut report, idle_conns);
     }
     report.write(quick, only.is_some());
 }
