@@ -120,9 +120,9 @@ impl Acceptor {
         }
     }
 
-    /// Sets a new connection up and serves it on this thread. With no other worker left
-    /// in `accept` and none to be started (out of threads), the connection is closed
-    /// instead, so that accepting goes on.
+    /// Sets a new connection up and serves it on this thread (also when no other worker
+    /// can be started to take its place in `accept`: out of threads, new connections wait
+    /// in the backlog until a worker is free).
     fn take(self: &Arc<Self>, stream: Sock, peer: Addr) -> Taken {
         let conn = match self.connection(stream, peer.clone()) {
             Ok(conn) => Arc::new(conn),
@@ -138,12 +138,15 @@ impl Acceptor {
         };
         if need_more {
             if let Err(e) = self.spawn() {
-                if self.live.acceptors() == 0 {
-                    // Nobody else would accept: keep accepting, drop this one.
-                    self.live.unadmit(id);
-                    return Taken::Failed(format!("cannot start a thread ({e}); closed {peer}"));
-                }
-                log::warn!("listener on {}: cannot start a thread: {e}", self.addr);
+                // Out of threads: this one serves the connection all the same. If no other
+                // worker waits in `accept`, new connections wait in the backlog (as at
+                // `max_connections`) until a connection ends and its worker accepts again.
+                log::warn!(
+                    "listener on {}: cannot start a thread: {e}; {} left waiting in accept",
+                    self.addr,
+                    self.live.acceptors()
+                );
+                self.counters.accept_backoff();
             }
         }
         if self.live.at_limit(self.max_connections) {
@@ -163,6 +166,7 @@ impl Acceptor {
             );
         }
         self.live.serving(None);
+        name_thread_idle();
         drop(conn);
         Taken::Served(self.live.ended(id, self.max_connections))
     }
@@ -209,16 +213,26 @@ enum Taken {
 /// `synctcp-conn-ID` of the connection it serves. (std's name, for panic messages, stays
 /// `synctcp-conn`: it is set once, when the thread starts.)
 fn name_thread(id: u64) {
+    set_system_name(format!("synctcp-conn-{id}"));
+}
+
+/// A worker back in `accept` is named after no connection.
+fn name_thread_idle() {
+    set_system_name("synctcp-conn".to_string());
+}
+
+fn set_system_name(name: String) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // The system keeps 15 bytes of it, as it did of the names given at spawn.
-        let mut name = format!("synctcp-conn-{id}").into_bytes();
+        let mut name = name.into_bytes();
         name.truncate(15);
         if let Ok(name) = std::ffi::CString::new(name) {
             let _ = rustix::thread::set_name(&name);
         }
     }
-    let _ = id;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = name;
 }
 
 fn unmapped(addr: Addr) -> Addr {

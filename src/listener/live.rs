@@ -133,15 +133,6 @@ impl Live {
         Some(st.acceptors < MIN_ACCEPTORS && st.live.len() + st.acceptors < max)
     }
 
-    /// Undoes [`admit`](Live::admit): the connection is not served after all (it is
-    /// closed), and the worker waits in `accept` again.
-    pub(crate) fn unadmit(&self, id: u64) {
-        let mut st = self.lock();
-        st.live.remove(&id);
-        st.acceptors += 1;
-        self.changed.notify(&mut *st);
-    }
-
     /// Whether no worker waits in `accept` because the connection limit is reached (the
     /// listener then waits for a connection to end).
     pub(crate) fn at_limit(&self, max: usize) -> bool {
@@ -262,10 +253,22 @@ impl Live {
         draining
     }
 
-    /// Closes every open connection at once.
+    /// Closes every open connection at once, but the one whose callback this thread is in
+    /// (a stop from inside a callback): that one closes when its callback returns, its
+    /// reply sent first.
     pub(crate) fn force_all(&self) {
-        for conn in self.connections() {
-            conn.abort();
+        self.force(&self.connections());
+    }
+
+    /// Closes `conns` at once, as [`force_all`](Live::force_all) does.
+    pub(crate) fn force(&self, conns: &[Arc<Connection>]) {
+        let own = self.own_connection();
+        for conn in conns {
+            if Some(conn.id) == own {
+                conn.request_close(CloseBy::Stop);
+            } else {
+                conn.abort();
+            }
         }
     }
 

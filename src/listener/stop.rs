@@ -152,7 +152,7 @@ impl Control {
         let draining = live.close_all();
         let drained = Instant::now() + self.drain_timeout;
         if !draining.is_empty() && live.wait_idle(drained.min(deadline)) > 0 {
-            draining.iter().for_each(|conn| conn.abort());
+            live.force(&draining);
         }
         drop(draining);
         if live.wait_idle(deadline) > 0 {
@@ -275,6 +275,8 @@ impl StopHandle {
 
     /// Stops now: new connects are refused, every open connection is closed at once
     /// (what is queued is dropped), each runs `on_close`, and every thread is joined.
+    /// Called from inside a callback, it closes that callback's own connection when the
+    /// callback returns, its reply sent first, as described above.
     ///
     /// # Errors
     ///
