@@ -78,6 +78,17 @@ impl Server {
     fn threads(&self) -> u64 {
         self.status("Threads:")
     }
+
+    /// CPU time (user and system, all threads) so far, to 10 ms.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // After the command name in parentheses: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // USER_HZ, 100 on Linux.
+        Duration::from_millis(ticks * 10)
+    }
 }
 
 /// A process that keeps one core busy, at the same priority as everything else: the
@@ -450,7 +461,8 @@ fn medians(
 
 /// synctcp's TLS listener against tokio + tokio-rustls, both with a certificate made now:
 /// handshakes/s from 4 threads (full: the client keeps no sessions; resumed: one session
-/// store per server, shared by the threads), ping-pong latency on one connection, and bulk.
+/// store per server, shared by the threads) and the server's CPU time per connection,
+/// ping-pong latency on one connection, and bulk.
 #[cfg(feature = "tls")]
 fn tls(report: &mut Report, run: Duration, rounds: usize, bulk_bytes: usize) {
     let cert = tls::Certificate::new();
@@ -465,31 +477,43 @@ fn tls(report: &mut Report, run: Duration, rounds: usize, bulk_bytes: usize) {
         .map(|_| tls::client_config(&cert.dir, true))
         .collect();
 
-    let full = medians(&servers, rounds, |_, server| {
-        let (rate, resumed) = tls::handshakes(server.addr, &fresh, 4, run);
-        assert!(resumed == 0.0, "{}: a session resumed", server.name);
-        rate
+    let mut cpu = vec![Vec::new(); servers.len()];
+    let full = medians(&servers, rounds, |i, server| {
+        let h = tls::handshakes(server.addr, &fresh, 4, run, || server.cpu_time());
+        assert!(h.resumed == 0.0, "{}: a session resumed", server.name);
+        cpu[i].push(h.server_cpu);
+        h.per_second
     });
     println!("tls full handshakes: {full:.0?} per second");
     report.add_tls(Figure::rate(
         "full handshakes (4 threads), per second".into(),
         full,
     ));
+    report.add_tls(Figure::latency(
+        "full handshake, server CPU per connection".into(),
+        cpu.into_iter().map(median_duration).collect(),
+    ));
 
+    let mut cpu = vec![Vec::new(); servers.len()];
     let resumed = medians(&servers, rounds, |i, server| {
-        let (rate, resumed) = tls::handshakes(server.addr, &resuming[i], 4, run);
+        let h = tls::handshakes(server.addr, &resuming[i], 4, run, || server.cpu_time());
         assert!(
-            resumed > 0.9,
+            h.resumed > 0.9,
             "{}: only {:.0}% of the sessions resumed",
             server.name,
-            resumed * 100.0
+            h.resumed * 100.0
         );
-        rate
+        cpu[i].push(h.server_cpu);
+        h.per_second
     });
     println!("tls resumed handshakes: {resumed:.0?} per second");
     report.add_tls(Figure::rate(
         "resumed handshakes (4 threads), per second".into(),
         resumed,
+    ));
+    report.add_tls(Figure::latency(
+        "resumed handshake, server CPU per connection".into(),
+        cpu.into_iter().map(median_duration).collect(),
     ));
 
     let mut p99 = vec![Vec::new(); servers.len()];

@@ -195,15 +195,25 @@ fn one_connection(addr: SocketAddr, config: &Arc<ClientConfig>) -> bool {
     resumed
 }
 
+/// What a handshake scenario measured.
+pub(crate) struct Handshakes {
+    pub(crate) per_second: f64,
+    /// The share of connections that resumed a session.
+    pub(crate) resumed: f64,
+    /// The server's CPU time (user and system) per connection.
+    pub(crate) server_cpu: Duration,
+}
+
 /// Handshakes per second from `threads` threads, each looping over [`one_connection`] for
-/// `run`, and the share of them that resumed a session. Each thread makes one connection
-/// first (which fills a resuming config's session store).
+/// `run`; `server_cpu` reads the server's CPU time, before and after. Each thread makes one
+/// connection first (which fills a resuming config's session store).
 pub(crate) fn handshakes(
     addr: SocketAddr,
     config: &Arc<ClientConfig>,
     threads: usize,
     run: Duration,
-) -> (f64, f64) {
+    server_cpu: impl Fn() -> Duration,
+) -> Handshakes {
     let start = Arc::new(Barrier::new(threads + 1));
     let workers: Vec<_> = (0..threads)
         .map(|_| {
@@ -224,16 +234,22 @@ pub(crate) fn handshakes(
         .collect();
     start.wait();
     let began = Instant::now();
+    let cpu_before = server_cpu();
     let (mut done, mut resumed) = (0, 0);
     for w in workers {
         let (d, r) = w.join().unwrap();
         done += d;
         resumed += r;
     }
-    (
-        done as f64 / began.elapsed().as_secs_f64(),
-        resumed as f64 / done.max(1) as f64,
-    )
+    let elapsed = began.elapsed();
+    // The server's last connections end a moment after the clients' close.
+    thread::sleep(Duration::from_millis(50));
+    let cpu = server_cpu().saturating_sub(cpu_before);
+    Handshakes {
+        per_second: done as f64 / elapsed.as_secs_f64(),
+        resumed: resumed as f64 / done.max(1) as f64,
+        server_cpu: cpu / done.max(1) as u32,
+    }
 }
 
 /// One connection sending 64 bytes and waiting for the echo, for `run`.
