@@ -18,7 +18,7 @@ pub(crate) struct PingPong {
     pub p99: Duration,
 }
 
-fn percentiles(mut samples: Vec<u32>, count: u64, elapsed: Duration) -> PingPong {
+pub(crate) fn percentiles(mut samples: Vec<u32>, count: u64, elapsed: Duration) -> PingPong {
     samples.sort_unstable();
     let at = |q: f64| {
         let i = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));

@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Scenarios: `pingpong` (1–1,000 connections), `many` (10,000 connections), `bulk`,
-//! `churn`, `burst`, `idle`.
+//! `churn`, `burst`, `idle`, and with `--features tls`, `tls`: full and resumed handshakes/s,
+//! ping-pong latency and bulk MiB/s of synctcp's TLS listener against tokio + tokio-rustls
+//! (`SYNCTCP_BENCH_ONLY=tls cargo bench --bench echo --features tls`).
 //!
 //! Three echo servers run as child processes of this binary (`--serve KIND`). The same
 //! client code drives each, interleaved (std, synctcp, tokio, std, synctcp, tokio, …) so that
@@ -18,7 +20,10 @@
 mod load;
 mod report;
 mod servers;
+#[cfg(feature = "tls")]
+mod tls;
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -35,8 +40,15 @@ struct Server {
 
 impl Server {
     fn start(name: &'static str) -> Server {
+        Server::start_with(name, &[])
+    }
+
+    /// The server `name`, with more arguments after its name (the TLS servers' certificate
+    /// directory).
+    fn start_with(name: &'static str, more: &[&OsStr]) -> Server {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--serve", name])
+            .args(more)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -65,6 +77,17 @@ impl Server {
 
     fn threads(&self) -> u64 {
         self.status("Threads:")
+    }
+
+    /// CPU time (user and system, all threads) so far, to 10 ms.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // After the command name in parentheses: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // USER_HZ, 100 on Linux.
+        Duration::from_millis(ticks * 10)
     }
 }
 
@@ -136,6 +159,12 @@ fn settle() {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--serve") {
+        #[cfg(feature = "tls")]
+        if let Some(dir) = args.get(i + 2) {
+            if tls::serve(&args[i + 1], std::path::Path::new(dir)) {
+                return;
+            }
+        }
         servers::serve(&args[i + 1]);
         return;
     }
@@ -205,6 +234,12 @@ fn main() {
     }
     if runs("burst") {
         burst(&servers, &mut report, rounds);
+    }
+    if runs("tls") {
+        #[cfg(feature = "tls")]
+        tls(&mut report, run, rounds, bulk_bytes);
+        #[cfg(not(feature = "tls"))]
+        println!("tls: skipped (it needs `--features tls`)");
     }
     report.write(quick, only.is_some());
 }
@@ -404,5 +439,106 @@ fn idle(servers: &[Server], report: &mut Report, idle_conns: usize) {
     report.add(Figure::count(
         format!("idle {idle_conns} conns, threads per conn"),
         threads,
+    ));
+}
+
+/// Medians over `rounds` of `measure` on each server, interleaved; each round's value goes
+/// to stderr, to show the spread.
+#[cfg(feature = "tls")]
+fn medians(
+    servers: &[Server],
+    rounds: usize,
+    mut measure: impl FnMut(usize, &Server) -> f64,
+) -> Vec<f64> {
+    let mut values = vec![Vec::new(); servers.len()];
+    for _ in 0..rounds {
+        for (i, server) in servers.iter().enumerate() {
+            let value = measure(i, server);
+            eprintln!("  {}: {value:.6}", server.name);
+            values[i].push(value);
+            settle();
+        }
+    }
+    values.into_iter().map(median).collect()
+}
+
+/// synctcp's TLS listener against tokio + tokio-rustls, both with a certificate made now:
+/// handshakes/s from 4 threads (full: the client keeps no sessions; resumed: one session
+/// store per server, shared by the threads) and the server's CPU time per connection,
+/// ping-pong latency on one connection, and bulk.
+#[cfg(feature = "tls")]
+fn tls(report: &mut Report, run: Duration, rounds: usize, bulk_bytes: usize) {
+    let cert = tls::Certificate::new();
+    let dir = cert.dir.as_os_str();
+    let servers = [
+        Server::start_with("synctcp-tls", &[dir]),
+        Server::start_with("tokio-tls", &[dir]),
+    ];
+    let fresh = tls::client_config(&cert.dir, false);
+    let resuming: Vec<_> = servers
+        .iter()
+        .map(|_| tls::client_config(&cert.dir, true))
+        .collect();
+
+    let mut cpu = vec![Vec::new(); servers.len()];
+    let full = medians(&servers, rounds, |i, server| {
+        let h = tls::handshakes(server.addr, &fresh, 4, run, || server.cpu_time());
+        assert!(h.resumed == 0.0, "{}: a session resumed", server.name);
+        cpu[i].push(h.server_cpu);
+        h.per_second
+    });
+    println!("tls full handshakes: {full:.0?} per second");
+    report.add_tls(Figure::rate(
+        "full handshakes (4 threads), per second".into(),
+        full,
+    ));
+    report.add_tls(Figure::latency(
+        "full handshake, server CPU per connection".into(),
+        cpu.into_iter().map(median_duration).collect(),
+    ));
+
+    let mut cpu = vec![Vec::new(); servers.len()];
+    let resumed = medians(&servers, rounds, |i, server| {
+        let h = tls::handshakes(server.addr, &resuming[i], 4, run, || server.cpu_time());
+        assert!(
+            h.resumed > 0.9,
+            "{}: only {:.0}% of the sessions resumed",
+            server.name,
+            h.resumed * 100.0
+        );
+        cpu[i].push(h.server_cpu);
+        h.per_second
+    });
+    println!("tls resumed handshakes: {resumed:.0?} per second");
+    report.add_tls(Figure::rate(
+        "resumed handshakes (4 threads), per second".into(),
+        resumed,
+    ));
+    report.add_tls(Figure::latency(
+        "resumed handshake, server CPU per connection".into(),
+        cpu.into_iter().map(median_duration).collect(),
+    ));
+
+    let mut p99 = vec![Vec::new(); servers.len()];
+    let p50 = medians(&servers, rounds, |i, server| {
+        let r = tls::ping_pong(server.addr, &fresh, run);
+        p99[i].push(r.p99);
+        r.p50.as_secs_f64()
+    });
+    let p50: Vec<Duration> = p50.into_iter().map(Duration::from_secs_f64).collect();
+    println!("tls ping-pong 1 conn: p50 {p50:?}");
+    report.add_tls(Figure::latency("ping-pong 1 conn, p50".into(), p50));
+    report.add_tls(Figure::latency(
+        "ping-pong 1 conn, p99".into(),
+        p99.into_iter().map(median_duration).collect(),
+    ));
+
+    let bulk = medians(&servers, rounds, |_, server| {
+        tls::bulk(server.addr, &fresh, bulk_bytes)
+    });
+    println!("tls bulk: {bulk:.0?} MiB/s");
+    report.add_tls(Figure::rate(
+        format!("bulk {} MiB duplex, MiB/s", bulk_bytes >> 20),
+        bulk,
     ));
 }

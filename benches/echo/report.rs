@@ -1,6 +1,7 @@
 //! The bench's output: a Markdown table with each figure and its ratio to bare std (and to
 //! tokio where the target says so), the machine it ran on, and an SVG chart of round trips/s
-//! by connection count.
+//! by connection count. The TLS scenario has a small table of its own: synctcp-tls against
+//! tokio-tls.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -18,7 +19,7 @@ enum Unit {
 pub(crate) struct Figure {
     name: String,
     unit: Unit,
-    /// One value per server: std, synctcp, tokio.
+    /// One value per server of its table: std, synctcp, tokio; or synctcp-tls, tokio-tls.
     values: Vec<f64>,
 }
 
@@ -69,6 +70,22 @@ impl Figure {
             Unit::Count => format!("{v:.2}"),
         }
     }
+
+    /// The values, as table cells.
+    fn cells(&self) -> String {
+        let cells: Vec<String> = self.values.iter().map(|&v| self.show(v)).collect();
+        cells.join(" | ")
+    }
+
+    /// Server `of`'s value over server `to`'s.
+    fn ratio(&self, of: usize, to: usize) -> String {
+        let base = self.values[to];
+        if base == 0.0 {
+            "–".to_string()
+        } else {
+            format!("{:.2}×", self.values[of] / base)
+        }
+    }
 }
 
 pub(crate) struct Report {
@@ -76,6 +93,8 @@ pub(crate) struct Report {
     /// CPU hogs running beside the bench.
     hogs: usize,
     figures: Vec<Figure>,
+    /// The TLS table's: synctcp-tls, tokio-tls.
+    tls_figures: Vec<Figure>,
     chart: Vec<(usize, Vec<f64>)>,
 }
 
@@ -85,12 +104,19 @@ impl Report {
             servers,
             hogs,
             figures: Vec::new(),
+            tls_figures: Vec::new(),
             chart: Vec::new(),
         }
     }
 
     pub(crate) fn add(&mut self, figure: Figure) {
         self.figures.push(figure);
+    }
+
+    /// A row of the TLS table: values for synctcp-tls and tokio-tls.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn add_tls(&mut self, figure: Figure) {
+        self.tls_figures.push(figure);
     }
 
     pub(crate) fn chart_point(&mut self, conns: usize, rates: Vec<f64>) {
@@ -120,29 +146,36 @@ impl Report {
             n => format!("busy: {n} CPU hogs running"),
         };
         let _ = writeln!(out, "Machine: {}; {load}\n", Report::machine());
-        let _ = writeln!(
-            out,
-            "| figure | {} | synctcp / std | synctcp / tokio |",
-            self.servers.join(" | ")
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
-        for f in &self.figures {
-            let cells: Vec<String> = f.values.iter().map(|&v| f.show(v)).collect();
-            let ratio = |base: f64| {
-                if base == 0.0 {
-                    "–".to_string()
-                } else {
-                    format!("{:.2}×", f.values[1] / base)
-                }
-            };
+        if !self.figures.is_empty() || self.tls_figures.is_empty() {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} |",
-                f.name,
-                cells.join(" | "),
-                ratio(f.values[0]),
-                ratio(f.values[2])
+                "| figure | {} | synctcp / std | synctcp / tokio |",
+                self.servers.join(" | ")
             );
+            let _ = writeln!(out, "|---|---|---|---|---|---|");
+            for f in &self.figures {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} |",
+                    f.name,
+                    f.cells(),
+                    f.ratio(1, 0),
+                    f.ratio(1, 2)
+                );
+            }
+        }
+        if !self.tls_figures.is_empty() {
+            if !self.figures.is_empty() {
+                out.push('\n');
+            }
+            let _ = writeln!(
+                out,
+                "| TLS figure | synctcp-tls | tokio-tls | synctcp-tls / tokio-tls |"
+            );
+            let _ = writeln!(out, "|---|---|---|---|");
+            for f in &self.tls_figures {
+                let _ = writeln!(out, "| {} | {} | {} |", f.name, f.cells(), f.ratio(0, 1));
+            }
         }
         out
     }

@@ -19,7 +19,7 @@ pub(crate) fn serve(kind: &str) {
     }
 }
 
-fn announce(port: u16) {
+pub(crate) fn announce(port: u16) {
     println!("{port}");
     std::io::stdout().flush().unwrap();
 }
@@ -47,7 +47,8 @@ fn serve_std() {
     }
 }
 
-struct Echo;
+/// Echoes every piece of input (the plain and the TLS synctcp servers).
+pub(crate) struct Echo;
 
 impl ConnectionService for Echo {
     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {

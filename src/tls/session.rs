@@ -166,6 +166,10 @@ pub(crate) fn seal_into<D>(
 /// Runs a handshake over `stream` until it completes, the peer fails it, or `timeout`
 /// passes (as a whole: a peer trickling half a record cannot stretch it). On failure the
 /// alert, if any, is sent as far as the socket takes it.
+///
+/// Each flight goes out in one write: rustls holds a flight as several records (a TLS 1.3
+/// server's is ServerHello, ChangeCipherSpec, then the encrypted rest), and writing them
+/// one by one cost a system call, a write timeout to set and a TCP segment each.
 pub(crate) fn drive_handshake<D>(
     tls: &mut rustls::ConnectionCommon<D>,
     stream: &Sock,
@@ -173,11 +177,22 @@ pub(crate) fn drive_handshake<D>(
 ) -> io::Result<()> {
     let deadline = Instant::now() + timeout;
     let mut io = stream;
+    let mut flight = Vec::new();
     loop {
         while tls.wants_write() {
-            stream.set_write_timeout(Some(left(deadline)?))?;
-            tls.write_tls(&mut io)?;
+            tls.write_tls(&mut flight)?;
         }
+        let mut unsent = &flight[..];
+        while !unsent.is_empty() {
+            stream.set_write_timeout(Some(left(deadline)?))?;
+            match io.write(unsent) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => unsent = &unsent[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        flight.clear();
         if !tls.is_handshaking() {
             return Ok(());
         }
