@@ -2007,6 +2007,7 @@ fn child_listener_with_few_threads() {
 }
 
 struct Child {
+    exe: std::path::PathBuf,
     child: std::process::Child,
     lines: crossbeam_channel::Receiver<String>,
     stdin: std::process::ChildStdin,
@@ -2038,12 +2039,28 @@ impl Drop for Child {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.exe);
     }
+}
+
+/// A copy of this test binary that `nobody` may run: the build directory may be one that
+/// only its owner can enter (a checkout under `/root`). Removed when the child is done.
+fn runnable_copy() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let copy = std::env::temp_dir().join(format!(
+        "workers-test-child-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, SeqCst)
+    ));
+    std::fs::copy(std::env::current_exe().unwrap(), &copy).expect("copy the test binary");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    copy
 }
 
 /// Runs `child_listener_with_few_threads` as `nobody` with at most `nproc` threads.
 fn spawn_child(nproc: u32, max_connections: usize) -> Child {
-    let exe = std::env::current_exe().unwrap();
+    let exe = runnable_copy();
     let mut child = Command::new("setpriv")
         .args([
             "--reuid=65534",
@@ -2065,6 +2082,7 @@ fn spawn_child(nproc: u32, max_connections: usize) -> Child {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .current_dir(std::env::temp_dir())
         .spawn()
         .expect("setpriv");
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -2092,6 +2110,7 @@ fn spawn_child(nproc: u32, max_connections: usize) -> Child {
     }
     let stdin = child.stdin.take().unwrap();
     Child {
+        exe,
         child,
         lines: rx,
         stdin,
