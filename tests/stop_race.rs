@@ -165,3 +165,33 @@ fn no_callback_starts_after_immediate_stop_returned() {
 fn no_callback_starts_after_graceful_stop_returned() {
     assert_none_late(&race(Stop::Graceful, 100), 100, "graceful_stop");
 }
+
+/// A stop through a `StopHandle`, from another thread, as soon as `serve` has served its
+/// first connection (the guide's pattern): it must stop that listener, never find it "not
+/// running yet" and do nothing while `serve` runs on. (Found by flakehunt as a guide
+/// doctest hanging in `join`: `start` used to let workers accept before it recorded the
+/// listener as running. The window is microseconds; a loaded machine widens it.)
+#[test]
+fn a_stop_right_after_the_first_connection_of_serve_stops_it() {
+    for i in 0..300 {
+        let listener = Listener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr();
+        let stop = listener.stop_handle();
+        let (done, served) = mpsc::channel();
+        thread::spawn(move || {
+            let result = listener.serve_handler(|stream| {
+                stream.write_bytes(b"hi")?;
+                Ok(())
+            });
+            let _ = done.send(result);
+        });
+        let client = synctcp::Client::connect_with(&addr, &client_config()).unwrap();
+        assert_eq!(client.read_bytes_exact(2).unwrap(), b"hi");
+        drop(client);
+        stop.graceful_stop(Duration::from_secs(5)).unwrap();
+        let result = served
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|_| panic!("iteration {i}: serve still running after the stop"));
+        result.unwrap();
+    }
+}

@@ -321,24 +321,26 @@ impl Listener {
         });
         // Workers beyond the first few leave after a quiet spell in `accept`.
         let _ = self.socket.set_accept_timeout(accept::SPARE_IDLE);
-        acceptor.start().map_err(|e| {
-            // (EAGAIN from the system is no timeout.)
-            Error::io(&context, e)
-                .kind_set(ErrorKind::Io)
-                .message("cannot start a thread to accept connections")
-        })?;
-        self.fresh = false;
+        // Running from here on, before any worker accepts: a stop from another thread (a
+        // `StopHandle`) that comes as soon as a first connection is served must find the
+        // listener running, or it would do nothing and the listener would run on.
         let running = Running {
             socket: Arc::clone(&self.socket),
             live,
         };
-        if let Err(running) = self.control.run(running) {
-            // Started meanwhile through a shared handle? Not possible with `&mut self`,
-            // but never leave a worker behind.
-            let live = stop::stop_accepting(running);
-            live.wait_idle(std::time::Instant::now() + Duration::from_secs(2));
-            live.join_finished();
+        if self.control.run(running).is_err() {
+            // Started meanwhile through a shared handle? Not possible with `&mut self`.
             return Err(self.invalid("start listener on", "it is running already"));
+        }
+        self.fresh = false;
+        if let Err(e) = acceptor.start() {
+            // Nothing serves: stop what was registered (the socket with it; a later
+            // `start` listens anew). A stop from another thread may have come first.
+            let _ = self.control.immediate_stop();
+            // (EAGAIN from the system is no timeout.)
+            return Err(Error::io(&context, e)
+                .kind_set(ErrorKind::Io)
+                .message("cannot start a thread to accept connections"));
         }
         Ok(())
     }
