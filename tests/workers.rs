@@ -1578,6 +1578,11 @@ fn accepting_keeps_pace_while_on_connect_sleeps() {
 
 /// "No thread is created per connection": 300 connections one after another run on a few
 /// threads, which a connection's id maps to in turn.
+///
+/// The bounds leave room above the 8 workers that may wait in `accept`: on a loaded machine a
+/// worker may still be finishing the previous connection (its `on_close`, its way back to
+/// `accept`) when the next one arrives, and a replacement is started for it. Under
+/// `flakehunt` 9 threads were seen. A thread per connection would be 300.
 #[test]
 fn three_hundred_connections_in_turn_reuse_a_few_threads() {
     let _serial = serial();
@@ -1604,12 +1609,12 @@ fn three_hundred_connections_in_turn_reuse_a_few_threads() {
         tids.len()
     );
     assert!(
-        tids.len() <= 8,
+        tids.len() <= 16,
         "300 connections in turn ran on {} threads",
         tids.len()
     );
     assert!(
-        peak <= 8,
+        peak <= 16,
         "{peak} listener threads for one connection at a time"
     );
     listener.graceful_stop(Duration::from_secs(5)).unwrap();
