@@ -26,11 +26,15 @@ use synctcp::framing::{Delimited, LengthPrefixed};
 use synctcp::{Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Listener, Reply};
 
 const MIB: usize = 1 << 20;
-/// Around every buffer limit: a connection's first read buffer (1 KiB), a TLS record
-/// (16 KiB), rustls's plaintext limit and the default largest read (64 KiB), and far past.
-const ALL_SIZES: [usize; 13] = [
+/// Around every buffer limit: a connection's first reads' room on its stack (512 bytes),
+/// its first heap buffer (1 KiB), a TLS record (16 KiB), rustls's plaintext limit and the
+/// default largest read (64 KiB), and far past.
+const ALL_SIZES: [usize; 16] = [
     0,
     1,
+    511,
+    512,
+    513,
     1_023,
     1_024,
     1_025,

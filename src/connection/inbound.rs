@@ -1,7 +1,10 @@
 //! `Inbound`: the read side of an accepted connection, owned by its thread. It reads from
-//! the socket into a buffer that grows with the traffic (1 KiB, doubling while reads fill
-//! it, up to `read_buffer_size`), through the TLS session when there is one, and hands out
-//! what arrived. A read waits until its deadline at most, then returns a `TimedOut` error;
+//! the socket into a buffer that grows with the traffic, through the TLS session when
+//! there is one, and hands out what arrived. The first reads land in 512 bytes inside
+//! `Inbound` itself, on the connection thread's stack, in a page its frames use anyway: a
+//! connection whose pieces fit there (an idle one, a chat) holds no read buffer on the
+//! heap. A read that fills them moves reading to the heap, 1 KiB doubling while reads fill
+//! it, up to `read_buffer_size`. A read waits until its deadline at most, then returns a `TimedOut` error;
 //! whoever reads decides what the deadline was (idle, lifetime, a stream's read timeout).
 
 use std::io;
@@ -11,12 +14,15 @@ use std::time::{Duration, Instant};
 use super::Connection;
 use crate::net;
 
-/// An idle connection's read buffer costs this much.
-const INITIAL: usize = 1024;
+/// Room for the first reads, inside `Inbound`.
+const INLINE: usize = 512;
 
 #[derive(Debug)]
 pub(crate) struct Inbound {
-    buf: Vec<u8>,
+    /// Where reads land until one fills it.
+    inline: [u8; INLINE],
+    /// Where reads land after that; empty until then.
+    heap: Vec<u8>,
     max: usize,
     /// The last read filled the buffer: grow it before the next one.
     grow: bool,
@@ -39,7 +45,8 @@ impl Inbound {
     pub(crate) fn new(max: usize) -> Inbound {
         let max = max.max(1);
         Inbound {
-            buf: vec![0u8; INITIAL.min(max)],
+            inline: [0u8; INLINE],
+            heap: Vec::new(),
             max,
             grow: false,
             timeout: None,
@@ -66,18 +73,44 @@ impl Inbound {
             return self.read_tls(conn, session, deadline);
         }
         let n = self.read_socket(conn, deadline)?;
-        Ok((n > 0).then(|| &self.buf[..n]))
+        Ok((n > 0).then(|| self.received(n)))
+    }
+
+    /// The room the next read may fill: `inline` (at most `max` of it) until a read filled
+    /// it, then the heap buffer, doubled whenever the last read filled it.
+    fn room(&mut self) -> &mut [u8] {
+        if self.grow {
+            self.grow = false;
+            let filled = if self.heap.is_empty() {
+                INLINE
+            } else {
+                self.heap.len()
+            };
+            self.heap.resize((filled * 2).min(self.max), 0);
+        }
+        if self.heap.is_empty() {
+            &mut self.inline[..INLINE.min(self.max)]
+        } else {
+            &mut self.heap
+        }
+    }
+
+    /// The `n` bytes the last read put in the room.
+    fn received(&self, n: usize) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.inline[..n]
+        } else {
+            &self.heap[..n]
+        }
     }
 
     fn read_socket(&mut self, conn: &Connection, deadline: Option<Instant>) -> io::Result<usize> {
-        if self.grow {
-            self.grow = false;
-            let bigger = (self.buf.len() * 2).min(self.max);
-            self.buf.resize(bigger, 0);
-        }
-        let stream = conn.socket().stream();
-        let n = net::recv_by(stream, &mut self.buf, deadline, &mut self.timeout)?;
-        self.grow = n == self.buf.len() && n < self.max;
+        let mut timeout = self.timeout;
+        let room = self.room();
+        let n = net::recv_by(conn.socket().stream(), room, deadline, &mut timeout)?;
+        let filled = n == room.len();
+        self.timeout = timeout;
+        self.grow = filled && n < self.max;
         conn.counted_in(n);
         Ok(n)
     }
@@ -109,7 +142,9 @@ impl Inbound {
                 self.closed = true;
                 continue;
             }
-            let opened = session.open(&self.buf[..n], &mut self.plain);
+            let mut plain = std::mem::take(&mut self.plain);
+            let opened = session.open(self.received(n), &mut plain);
+            self.plain = plain;
             self.after(conn, opened)?;
         }
         // One record holds up to 16 KiB of plaintext: hand it out in pieces of at most
@@ -153,9 +188,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn starts_small() {
-        let inbound = Inbound::new(64 * 1024);
-        assert_eq!(inbound.buf.len(), INITIAL);
-        assert_eq!(Inbound::new(100).buf.len(), 100);
+    fn starts_inline_then_doubles_on_the_heap() {
+        let mut inbound = Inbound::new(64 * 1024);
+        assert_eq!(inbound.room().len(), INLINE);
+        assert!(inbound.heap.is_empty());
+        inbound.grow = true;
+        assert_eq!(inbound.room().len(), 2 * INLINE);
+        inbound.grow = true;
+        assert_eq!(inbound.room().len(), 4 * INLINE);
+        let mut small = Inbound::new(100);
+        assert_eq!(small.room().len(), 100);
+        assert!(small.heap.is_empty());
     }
 }

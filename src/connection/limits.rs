@@ -31,7 +31,7 @@ pub(crate) fn lifetime_over(conn: &Connection) -> Option<Error> {
     }
     Some(Error::with(
         ErrorKind::Timeout,
-        format!("read from {}", conn.label),
+        format!("read from {}", conn.label()),
         format!("connection reached its max_lifetime of {life:?}"),
     ))
 }
@@ -47,7 +47,7 @@ pub(crate) fn passed(conn: &Connection) -> Option<Error> {
     }
     Some(Error::with(
         ErrorKind::Timeout,
-        format!("read from {}", conn.label),
+        format!("read from {}", conn.label()),
         format!("no traffic for the idle_timeout of {idle:?}"),
     ))
 }

@@ -11,6 +11,7 @@
 
 mod caller;
 mod inbound;
+mod label;
 mod limits;
 mod outbound;
 mod proxy_header;
@@ -34,6 +35,7 @@ use crate::addr::{Addr, PeerCredentials};
 use crate::error::Result;
 use crate::sock::Sock;
 use crate::stats::Counters;
+use label::Label;
 use outbound::Outbound;
 use socket::Socket;
 
@@ -46,10 +48,8 @@ pub(crate) struct Connection {
     pub(crate) peer: Addr,
     /// Who the peer is, on a Unix socket where the system tells.
     pub(crate) credentials: Option<PeerCredentials>,
-    /// The peer as errors and logs name it: its address, or for an unnamed Unix client
-    /// the listener's path and the client's process.
-    pub(crate) label: Arc<str>,
-    pub(crate) settings: Settings,
+    /// The listener's, shared by all its connections.
+    pub(crate) settings: Arc<Settings>,
     pub(crate) out: Arc<Outbound>,
     /// What the TLS handshake agreed on, once it is done.
     #[cfg(feature = "tls")]
@@ -57,8 +57,8 @@ pub(crate) struct Connection {
     /// The connection thread, set when it starts: its writes may block on the socket.
     owner: OnceLock<ThreadId>,
     /// The original client, when a load balancer's PROXY header named it (`peer` is then
-    /// the balancer).
-    client: OnceLock<SocketAddr>,
+    /// the balancer). Boxed: most connections have none, and every one holds the field.
+    client: OnceLock<Box<SocketAddr>>,
     counters: Arc<Counters>,
 }
 
@@ -67,18 +67,12 @@ impl Connection {
         id: u64,
         stream: Sock,
         (local, peer): (Addr, Addr),
-        settings: Settings,
+        settings: Arc<Settings>,
         #[cfg(feature = "tls")] tls: Option<crate::tls::ServerSession>,
         counters: Arc<Counters>,
     ) -> Connection {
         let credentials = stream.peer_credentials();
-        let label: Arc<str> = match (&peer, credentials) {
-            (Addr::Unix(None), Some(PeerCredentials { pid: Some(pid), .. })) => {
-                format!("{local} (client pid {pid})").into()
-            }
-            (Addr::Unix(None), _) => format!("{local} (client)").into(),
-            _ => peer.to_string().into(),
-        };
+        let label = Label::new(&local, &peer, credentials);
         let socket = Socket::new(
             stream,
             #[cfg(feature = "tls")]
@@ -90,8 +84,7 @@ impl Connection {
         Connection {
             id,
             local,
-            out: Arc::new(Outbound::new(id, Arc::clone(&label), settings, socket)),
-            label,
+            out: Arc::new(Outbound::new(id, label, Arc::clone(&settings), socket)),
             peer,
             credentials,
             settings,
@@ -101,6 +94,12 @@ impl Connection {
             client: OnceLock::new(),
             counters,
         }
+    }
+
+    /// The peer as errors and logs name it: its address, or for an unnamed Unix client
+    /// the listener's path and the client's process.
+    pub(crate) fn label(&self) -> &Label {
+        self.out.peer()
     }
 
     /// Counts bytes read, for the listener's stats.
@@ -120,7 +119,7 @@ impl Connection {
     /// peer itself.
     pub(crate) fn remote(&self) -> Addr {
         match self.client.get() {
-            Some(client) => Addr::Tcp(*client),
+            Some(client) => Addr::Tcp(**client),
             None => self.peer.clone(),
         }
     }

@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use super::label::Label;
 use super::settings::Settings;
 use super::socket::Socket;
 use crate::error::{Error, ErrorKind, Result};
@@ -92,8 +93,8 @@ enum Stage {
     Finished,
     /// Closed by force (a stop, a failed write): nothing more is sent and the socket is
     /// shut down both ways, which wakes every thread blocked on it. `failure` is the first
-    /// failed write, for `on_error`; `None` for a stop.
-    Aborted { failure: Option<Error> },
+    /// failed write, for `on_error`; `None` for a stop. (Boxed, as `State::writer`.)
+    Aborted { failure: Option<Box<Error>> },
 }
 
 /// Who sends close_notify and FIN when the queue is empty.
@@ -128,7 +129,8 @@ struct State {
     appending: bool,
     /// Who first asked for a close from outside the connection thread (for the stats).
     asked_by: Option<CloseBy>,
-    writer: Option<WriterThread>,
+    /// Boxed: most connections never start one, and every connection holds a `State`.
+    writer: Option<Box<WriterThread>>,
     /// Threads waiting on `changed`.
     waiters: usize,
 }
@@ -199,8 +201,8 @@ impl Deadline {
 pub(crate) struct Outbound {
     id: u64,
     /// The peer as errors name it.
-    peer: Arc<str>,
-    settings: Settings,
+    peer: Label,
+    settings: Arc<Settings>,
     socket: Socket,
     state: Mutex<State>,
     /// Signalled when the queue shrinks, the socket is free again, an append ends or the
@@ -209,7 +211,7 @@ pub(crate) struct Outbound {
 }
 
 impl Outbound {
-    pub(crate) fn new(id: u64, peer: Arc<str>, settings: Settings, socket: Socket) -> Outbound {
+    pub(crate) fn new(id: u64, peer: Label, settings: Arc<Settings>, socket: Socket) -> Outbound {
         Outbound {
             id,
             peer,
@@ -226,6 +228,11 @@ impl Outbound {
             }),
             changed: Signal::default(),
         }
+    }
+
+    /// The peer as errors name it.
+    pub(crate) fn peer(&self) -> &Label {
+        &self.peer
     }
 
     pub(crate) fn socket(&self) -> &Socket {
@@ -356,8 +363,8 @@ impl Outbound {
             return None;
         };
         let first = failure.take()?;
-        *failure = Some(first.echo(self.context()));
-        Some(first)
+        *failure = Some(Box::new(first.echo(self.context())));
+        Some(*first)
     }
 
     /// Who first asked for a close from outside the connection thread, if anybody did.
@@ -661,7 +668,9 @@ impl Outbound {
             return earlier;
         }
         let copy = err.echo(self.context());
-        st.stage = Stage::Aborted { failure: Some(err) };
+        st.stage = Stage::Aborted {
+            failure: Some(Box::new(err)),
+        };
         self.changed.notify(&mut *st);
         drop(st);
         self.socket.shutdown(Shutdown::Both);
@@ -682,10 +691,10 @@ impl Outbound {
             .stack_size(self.settings.stack_size)
             .spawn(move || out.writer_loop(&inbox))
             .map_err(|e| Error::io(format!("start writer thread for {}", self.peer), e))?;
-        st.writer = Some(WriterThread {
+        st.writer = Some(Box::new(WriterThread {
             jobs: jobs.clone(),
             handle,
-        });
+        }));
         Ok(jobs)
     }
 

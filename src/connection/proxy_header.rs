@@ -21,7 +21,8 @@ pub(crate) fn read(conn: &Connection, timeout: Duration) -> Result<Option<Socket
     let context = || {
         format!(
             "read the PROXY header of connection {} from {}",
-            conn.id, conn.label
+            conn.id,
+            conn.label()
         )
     };
     let stream = conn.socket().stream();

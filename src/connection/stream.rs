@@ -197,7 +197,7 @@ impl Stream {
         if timeout == Some(Duration::ZERO) {
             return Err(Error::with(
                 ErrorKind::InvalidConfig,
-                format!("set the read timeout of {}", self.conn.label),
+                format!("set the read timeout of {}", self.conn.label()),
                 "a timeout must be more than zero (use None to wait forever)",
             ));
         }
@@ -294,7 +294,7 @@ impl Stream {
                 false => codec.decode(reading.pending.data(), &mut progress),
                 true => codec.decode_eof(reading.pending.data()),
             };
-            let context = || format!("read a frame from {}", self.conn.label);
+            let context = || format!("read a frame from {}", self.conn.label());
             match decoded.map_err(|e| e.in_context(context()))? {
                 Some(frame) => {
                     let body = reading.pending.data()[frame.body()].to_vec();
@@ -349,7 +349,7 @@ impl Stream {
     pub fn write_frame<C: Codec + ?Sized>(&self, codec: &C, frame: &[u8]) -> Result<()> {
         let bytes = codec
             .encoded(frame)
-            .map_err(|e| e.in_context(format!("write a frame to {}", self.conn.label)))?;
+            .map_err(|e| e.in_context(format!("write a frame to {}", self.conn.label())))?;
         self.write_bytes(&bytes)
     }
 
@@ -414,7 +414,7 @@ impl Stream {
                     }
                 }
                 Err(_) if conn.out.is_aborted() => return Err(self.closed()),
-                Err(e) => return Err(Error::io(format!("read from {}", conn.label), e)),
+                Err(e) => return Err(Error::io(format!("read from {}", conn.label()), e)),
             }
         }
     }
@@ -422,7 +422,7 @@ impl Stream {
     fn ended(&self) -> Error {
         Error::with(
             ErrorKind::Closed,
-            format!("read from {}", self.conn.label),
+            format!("read from {}", self.conn.label()),
             "the peer ended the stream",
         )
     }
@@ -430,7 +430,7 @@ impl Stream {
     fn closed(&self) -> Error {
         Error::with(
             ErrorKind::Closed,
-            format!("read from {}", self.conn.label),
+            format!("read from {}", self.conn.label()),
             "connection is closed",
         )
     }
@@ -438,7 +438,7 @@ impl Stream {
     fn timed_out(&self, timeout: Option<Duration>) -> Error {
         Error::with(
             ErrorKind::Timeout,
-            format!("read from {}", self.conn.label),
+            format!("read from {}", self.conn.label()),
             format!(
                 "timed out: nothing arrived within the read timeout of {:?}",
                 timeout.unwrap_or_default()
@@ -501,7 +501,7 @@ impl std::fmt::Debug for Stream {
         let reading = self.reading.borrow();
         f.debug_struct("Stream")
             .field("id", &self.caller.id())
-            .field("peer", &self.conn.label)
+            .field("peer", &self.conn.label())
             .field("buffered", &reading.pending.len())
             .field("eof", &reading.eof)
             .finish()

@@ -41,7 +41,7 @@ pub(crate) fn run(conn: &Arc<Connection>, serving: &Serving) {
     log::debug!(
         "connection {} accepted from {} on {}",
         conn.id,
-        conn.label,
+        conn.label(),
         conn.local
     );
     if !proxy_header(conn) || !handshake(conn) {
@@ -62,7 +62,7 @@ pub(crate) fn run(conn: &Arc<Connection>, serving: &Serving) {
         close_quietly(conn);
     }
     conn.out.stop_writer();
-    log::debug!("connection {} from {} closed", conn.id, conn.label);
+    log::debug!("connection {} from {} closed", conn.id, conn.label());
 }
 
 /// From `on_connect` to `on_close`.
@@ -71,13 +71,23 @@ fn connected(conn: &Arc<Connection>, caller: &Caller, service: &dyn DynService) 
     let mut handler = match accepted {
         Ok(handler) => handler,
         Err(err) => {
-            log::warn!("connection {} from {} refused: {err}", conn.id, conn.label);
+            log::warn!(
+                "connection {} from {} refused: {err}",
+                conn.id,
+                conn.label()
+            );
             conn.counters().refused();
             close_quietly(conn);
             return;
         }
     };
     let end = serve(conn, caller, handler.as_mut());
+    close(conn, caller, handler.as_mut(), end);
+}
+
+/// From the end of serving to `on_close`. Not inlined, as `handshake`.
+#[inline(never)]
+fn close(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionService, end: End) {
     conn.counters().closed(cause(conn, &end));
     if let End::Failed { error, .. } = &end {
         log::debug!("connection {}: {error}", conn.id);
@@ -93,6 +103,7 @@ fn connected(conn: &Arc<Connection>, caller: &Caller, service: &dyn DynService) 
 
 /// A stream handler's whole run: the handler, then the close (what it wrote is sent, FIN,
 /// the peer's input drained).
+#[inline(never)] // a callback connection's stack does not hold its frame
 fn streamed(conn: &Arc<Connection>, caller: &Caller, handler: &Handler) {
     let mut stream = Stream::new(conn, caller);
     let outcome = guarded(conn, "the stream handler", || handler(&mut stream));
@@ -138,13 +149,14 @@ fn close_quietly(conn: &Connection) {
 
 /// Reads the PROXY header, if the listener reads them, before anything else: a connection
 /// without a valid one is refused (closed, and counted).
+#[inline(never)] // as `handshake`
 fn proxy_header(conn: &Connection) -> bool {
     let Some(timeout) = conn.settings.proxy_header_timeout else {
         return true;
     };
     match super::proxy_header::read(conn, timeout) {
         Ok(Some(client)) => {
-            let _ = conn.client.set(client);
+            let _ = conn.client.set(Box::new(client));
             true
         }
         Ok(None) => true,
@@ -157,11 +169,14 @@ fn proxy_header(conn: &Connection) -> bool {
 }
 
 /// Runs the TLS handshake, if the listener is secured, before any callback: a client
-/// that fails it (or is too slow) is closed without reaching the service.
+/// that fails it (or is too slow) is closed without reaching the service. Not inlined:
+/// its frame is given back before the connection is served, so that an idle
+/// connection's stack stays small.
+#[inline(never)]
 fn handshake(conn: &Arc<Connection>) -> bool {
     #[cfg(feature = "tls")]
     if let Some(session) = conn.socket().tls() {
-        let context = format!("accept TLS connection {} from {}", conn.id, conn.label);
+        let context = format!("accept TLS connection {} from {}", conn.id, conn.label());
         let stream = conn.socket().stream();
         match session.handshake(stream, &context) {
             Ok(info) => {
@@ -224,6 +239,7 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
 }
 
 /// A close from elsewhere stopped the serving: an orderly one, or by force.
+#[cold]
 fn stopped(conn: &Connection) -> End {
     match conn.out.take_failure() {
         Some(first) => End::Failed {
@@ -237,6 +253,7 @@ fn stopped(conn: &Connection) -> End {
 
 /// A failure, preferring the first write failure recorded on the connection (it says
 /// why the connection was aborted). A close by a stop is not a failure.
+#[cold]
 fn failed(conn: &Connection, error: Error, usable: bool) -> End {
     match conn.out.take_failure() {
         Some(first) => End::Failed {
@@ -249,6 +266,7 @@ fn failed(conn: &Connection, error: Error, usable: bool) -> End {
 }
 
 /// The peer finished sending: `on_eof` (unless a close began), then the close.
+#[cold]
 fn end_of_input(
     conn: &Arc<Connection>,
     caller: &Caller,
@@ -273,6 +291,7 @@ fn end_of_stream(conn: &Connection) -> End {
     }
 }
 
+#[cold]
 fn read_error(conn: &Connection, e: io::Error) -> End {
     if conn.out.is_closing() && !conn.out.is_aborted() {
         // The peer reset while we were closing (a failed write would have aborted the
@@ -283,7 +302,7 @@ fn read_error(conn: &Connection, e: io::Error) -> End {
 }
 
 fn read_error_of(conn: &Connection, e: io::Error) -> Error {
-    Error::io(format!("read from {}", conn.label), e)
+    Error::io(format!("read from {}", conn.label()), e)
 }
 
 /// Closes our side as `end` requires: what is queued is sent, then FIN. Returns whether the
@@ -308,6 +327,7 @@ fn shut(conn: &Connection, end: &End) -> bool {
     drain && !conn.out.is_aborted()
 }
 
+#[inline(never)] // its scratch buffer stays off `run`'s frame
 fn drain_input(conn: &Connection) {
     let deadline = Instant::now() + conn.settings.drain_timeout;
     let mut stream = conn.socket().stream();
@@ -331,7 +351,11 @@ fn guarded<T>(conn: &Connection, callback: &str, f: impl FnOnce() -> T) -> Resul
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
         Error::with(
             ErrorKind::Panic,
-            format!("{callback} for connection {} from {}", conn.id, conn.label),
+            format!(
+                "{callback} for connection {} from {}",
+                conn.id,
+                conn.label()
+            ),
             format!("panicked: {}", panic_message(payload.as_ref())),
         )
     })

@@ -41,7 +41,8 @@ pub(crate) struct Acceptor {
     pub(crate) addr: Addr,
     pub(crate) live: Arc<Live>,
     pub(crate) serving: Serving,
-    pub(crate) settings: Settings,
+    /// Shared by every connection of the listener.
+    pub(crate) settings: Arc<Settings>,
     pub(crate) max_connections: usize,
     pub(crate) nodelay: bool,
     pub(crate) keepalive: Option<Keepalive>,
@@ -125,7 +126,7 @@ impl Acceptor {
     /// in the backlog until a worker is free).
     fn take(self: &Arc<Self>, stream: Sock, peer: Addr) -> Taken {
         let conn = match self.connection(stream, peer.clone()) {
-            Ok(conn) => Arc::new(conn),
+            Ok(conn) => conn,
             Err(e) => return Taken::Failed(format!("cannot serve {peer}: {e}; closed it")),
         };
         let id = conn.id;
@@ -171,8 +172,11 @@ impl Acceptor {
         Taken::Served(self.live.ended(id, self.max_connections))
     }
 
-    /// The socket's options, and the connection that will own it.
-    fn connection(&self, stream: Sock, peer: Addr) -> std::io::Result<Connection> {
+    /// The socket's options, and the connection that will own it. Not inlined: the
+    /// connection is built on this frame, which then gives its stack back before the
+    /// connection is served (an idle connection's stack stays within two pages).
+    #[inline(never)]
+    fn connection(&self, stream: Sock, peer: Addr) -> std::io::Result<Arc<Connection>> {
         stream.set_tcp_options(self.nodelay, self.keepalive.as_ref())?;
         stream.set_write_timeout(self.settings.write_timeout)?;
         // Bound to one address, every connection's local address is that address: spare
@@ -187,15 +191,15 @@ impl Acceptor {
         // The TLS session is made here; its handshake runs in `connection::run`.
         #[cfg(feature = "tls")]
         let tls = self.tls.as_ref().map(|tls| tls.session()).transpose()?;
-        Ok(Connection::new(
+        Ok(Arc::new(Connection::new(
             id,
             stream,
             (local, peer),
-            self.settings,
+            Arc::clone(&self.settings),
             #[cfg(feature = "tls")]
             tls,
             Arc::clone(&self.counters),
-        ))
+        )))
     }
 }
 
@@ -213,22 +217,27 @@ enum Taken {
 /// `synctcp-conn-ID` of the connection it serves. (std's name, for panic messages, stays
 /// `synctcp-conn`: it is set once, when the thread starts.)
 fn name_thread(id: u64) {
-    set_system_name(format!("synctcp-conn-{id}"));
+    set_system_name(format_args!("synctcp-conn-{id}"));
 }
 
 /// A worker back in `accept` is named after no connection.
 fn name_thread_idle() {
-    set_system_name("synctcp-conn".to_string());
+    set_system_name(format_args!("synctcp-conn"));
 }
 
-fn set_system_name(name: String) {
+/// Names the thread without allocating: a heap block freed here would stay in this
+/// thread's allocator cache for the whole connection.
+fn set_system_name(name: std::fmt::Arguments<'_>) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        // The system keeps 15 bytes of it, as it did of the names given at spawn.
-        let mut name = name.into_bytes();
-        name.truncate(15);
-        if let Ok(name) = std::ffi::CString::new(name) {
-            let _ = rustix::thread::set_name(&name);
+        use std::io::Write;
+        // The system keeps 15 bytes of it, as it did of the names given at spawn; the
+        // 16th is the terminating NUL.
+        let mut buf = [0u8; 16];
+        let mut room = &mut buf[..15];
+        let _ = room.write_fmt(name); // cut at 15 bytes
+        if let Ok(name) = std::ffi::CStr::from_bytes_until_nul(&buf) {
+            let _ = rustix::thread::set_name(name);
         }
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]

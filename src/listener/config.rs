@@ -244,8 +244,9 @@ impl ListenerConfig {
         self
     }
 
-    /// The most bytes one read hands to `on_bytes`. Each connection's buffer starts at
-    /// 1 KiB and doubles up to this while reads fill it.
+    /// The most bytes one read hands to `on_bytes`. A connection's first reads land in
+    /// 512 bytes on its thread's stack; once a read fills them, reads go to a buffer on
+    /// the heap that starts at 1 KiB and doubles up to this while reads fill it.
     ///
     /// Default: 64 KiB.
     ///

@@ -311,7 +311,7 @@ impl Listener {
             addr: self.addr.clone(),
             live: Arc::clone(&live),
             serving,
-            settings: self.config.settings(),
+            settings: Arc::new(self.config.settings()),
             max_connections: self.config.max_connections,
             nodelay: self.config.nodelay,
             keepalive: self.config.keepalive,
