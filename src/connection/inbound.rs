@@ -19,15 +19,7 @@ const INLINE: usize = 512;
 
 #[derive(Debug)]
 pub(crate) struct Inbound {
-    /// Where reads land until one fills it.
-    inline: [u8; INLINE],
-    /// Where reads land after that; empty until then.
-    heap: Vec<u8>,
-    max: usize,
-    /// The last read filled the buffer: grow it before the next one.
-    grow: bool,
-    /// The socket's read timeout as the last read left it.
-    timeout: Option<Duration>,
+    room: Room,
     /// TLS: decrypted input, handed out from `plain_at` on, at most `max` bytes a piece.
     #[cfg(feature = "tls")]
     plain: Vec<u8>,
@@ -41,15 +33,62 @@ pub(crate) struct Inbound {
     closed: bool,
 }
 
+/// Where reads from the socket land.
+#[derive(Debug)]
+struct Room {
+    /// Until a read fills it (at most `max` of it is used).
+    inline: [u8; INLINE],
+    /// After that; empty until then.
+    heap: Vec<u8>,
+    /// `read_buffer_size`: the most one read takes.
+    max: usize,
+    /// The last read filled the room: grow it before the next one.
+    grow: bool,
+    /// The socket's read timeout as the last read left it.
+    timeout: Option<Duration>,
+}
+
+impl Room {
+    /// Reads what the socket has (waiting until `deadline` at most); empty at the end
+    /// of the stream.
+    fn read(&mut self, conn: &Connection, deadline: Option<Instant>) -> io::Result<&[u8]> {
+        self.prepare();
+        let room = if self.heap.is_empty() {
+            &mut self.inline[..INLINE.min(self.max)]
+        } else {
+            &mut self.heap[..]
+        };
+        let n = net::recv_by(conn.socket().stream(), room, deadline, &mut self.timeout)?;
+        self.grow = n == room.len() && n < self.max;
+        conn.counted_in(n);
+        Ok(&room[..n])
+    }
+
+    /// Doubles the room if the last read filled it: from `inline` to the heap, then the
+    /// heap buffer itself, up to `max`.
+    fn prepare(&mut self) {
+        if self.grow {
+            self.grow = false;
+            let filled = if self.heap.is_empty() {
+                INLINE
+            } else {
+                self.heap.len()
+            };
+            self.heap.resize((filled * 2).min(self.max), 0);
+        }
+    }
+}
+
 impl Inbound {
     pub(crate) fn new(max: usize) -> Inbound {
-        let max = max.max(1);
         Inbound {
-            inline: [0u8; INLINE],
-            heap: Vec::new(),
-            max,
-            grow: false,
-            timeout: None,
+            room: Room {
+                inline: [0u8; INLINE],
+                heap: Vec::new(),
+                max: max.max(1),
+                grow: false,
+                timeout: None,
+            },
             #[cfg(feature = "tls")]
             plain: Vec::new(),
             #[cfg(feature = "tls")]
@@ -72,47 +111,8 @@ impl Inbound {
         if let Some(session) = conn.socket().tls() {
             return self.read_tls(conn, session, deadline);
         }
-        let n = self.read_socket(conn, deadline)?;
-        Ok((n > 0).then(|| self.received(n)))
-    }
-
-    /// The room the next read may fill: `inline` (at most `max` of it) until a read filled
-    /// it, then the heap buffer, doubled whenever the last read filled it.
-    fn room(&mut self) -> &mut [u8] {
-        if self.grow {
-            self.grow = false;
-            let filled = if self.heap.is_empty() {
-                INLINE
-            } else {
-                self.heap.len()
-            };
-            self.heap.resize((filled * 2).min(self.max), 0);
-        }
-        if self.heap.is_empty() {
-            &mut self.inline[..INLINE.min(self.max)]
-        } else {
-            &mut self.heap
-        }
-    }
-
-    /// The `n` bytes the last read put in the room.
-    fn received(&self, n: usize) -> &[u8] {
-        if self.heap.is_empty() {
-            &self.inline[..n]
-        } else {
-            &self.heap[..n]
-        }
-    }
-
-    fn read_socket(&mut self, conn: &Connection, deadline: Option<Instant>) -> io::Result<usize> {
-        let mut timeout = self.timeout;
-        let room = self.room();
-        let n = net::recv_by(conn.socket().stream(), room, deadline, &mut timeout)?;
-        let filled = n == room.len();
-        self.timeout = timeout;
-        self.grow = filled && n < self.max;
-        conn.counted_in(n);
-        Ok(n)
+        let data = self.room.read(conn, deadline)?;
+        Ok((!data.is_empty()).then_some(data))
     }
 
     #[cfg(feature = "tls")]
@@ -136,21 +136,19 @@ impl Inbound {
             if self.closed {
                 return Ok(None);
             }
-            let n = self.read_socket(conn, deadline)?;
-            if n == 0 {
+            let data = self.room.read(conn, deadline)?;
+            if data.is_empty() {
                 session.open_eof(&mut self.plain)?;
                 self.closed = true;
                 continue;
             }
-            let mut plain = std::mem::take(&mut self.plain);
-            let opened = session.open(self.received(n), &mut plain);
-            self.plain = plain;
+            let opened = session.open(data, &mut self.plain);
             self.after(conn, opened)?;
         }
         // One record holds up to 16 KiB of plaintext: hand it out in pieces of at most
         // `read_buffer_size`, as a plain read would.
         let start = self.plain_at;
-        self.plain_at = (start + self.max).min(self.plain.len());
+        self.plain_at = (start + self.room.max).min(self.plain.len());
         Ok(Some(&self.plain[start..self.plain_at]))
     }
 
@@ -187,17 +185,31 @@ impl Inbound {
 mod tests {
     use super::*;
 
+    /// How much the next read may take.
+    fn next_read(room: &mut Room) -> usize {
+        room.prepare();
+        if room.heap.is_empty() {
+            INLINE.min(room.max)
+        } else {
+            room.heap.len()
+        }
+    }
+
     #[test]
-    fn starts_inline_then_doubles_on_the_heap() {
-        let mut inbound = Inbound::new(64 * 1024);
-        assert_eq!(inbound.room().len(), INLINE);
-        assert!(inbound.heap.is_empty());
-        inbound.grow = true;
-        assert_eq!(inbound.room().len(), 2 * INLINE);
-        inbound.grow = true;
-        assert_eq!(inbound.room().len(), 4 * INLINE);
-        let mut small = Inbound::new(100);
-        assert_eq!(small.room().len(), 100);
-        assert!(small.heap.is_empty());
+    fn starts_inline_then_doubles_on_the_heap_up_to_the_most() {
+        let mut room = Inbound::new(3000).room;
+        assert_eq!(next_read(&mut room), INLINE);
+        assert!(
+            room.heap.is_empty(),
+            "nothing on the heap until a read fills the room"
+        );
+        let mut sizes = Vec::new();
+        for _ in 0..4 {
+            room.grow = true;
+            sizes.push(next_read(&mut room));
+        }
+        assert_eq!(sizes, [1024, 2048, 3000, 3000]);
+        let mut small = Inbound::new(100).room;
+        assert_eq!(next_read(&mut small), 100);
     }
 }
