@@ -68,7 +68,7 @@ impl Connection {
         stream: Sock,
         (local, peer): (Addr, Addr),
         settings: Arc<Settings>,
-        #[cfg(feature = "tls")] tls: Option<crate::tls::ServerSession>,
+        #[cfg(feature = "tls")] tls: Option<Box<crate::tls::ServerSession>>,
         counters: Arc<Counters>,
     ) -> Connection {
         let credentials = stream.peer_credentials();

@@ -36,7 +36,7 @@ pub(crate) struct Socket {
 impl Socket {
     pub(crate) fn new(
         stream: Sock,
-        #[cfg(feature = "tls")] tls: Option<crate::tls::ServerSession>,
+        #[cfg(feature = "tls")] tls: Option<Box<crate::tls::ServerSession>>,
         write_timeout: Option<Duration>,
         idle_timeout: Option<Duration>,
         counters: Arc<Counters>,
@@ -44,7 +44,7 @@ impl Socket {
         Socket {
             stream,
             #[cfg(feature = "tls")]
-            tls: tls.map(Box::new),
+            tls,
             send_timeout: AtomicTimeout::new(write_timeout),
             born: Instant::now(),
             idle_timeout,

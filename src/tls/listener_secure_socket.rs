@@ -347,7 +347,11 @@ pub(crate) struct ServerTls {
 }
 
 impl ServerTls {
-    pub(crate) fn session(&self) -> std::io::Result<ServerSession> {
-        ServerSession::new(Arc::clone(&self.config), self.handshake_timeout)
+    /// A new connection's session, boxed. Not inlined: a session is large while it is
+    /// made, and a caller's frame that held one would make every connection's stack
+    /// deeper, the plain ones' too.
+    #[inline(never)]
+    pub(crate) fn session(&self) -> std::io::Result<Box<ServerSession>> {
+        ServerSession::new(Arc::clone(&self.config), self.handshake_timeout).map(Box::new)
     }
 }
