@@ -4,8 +4,9 @@
 //! `Inbound` itself, on the connection thread's stack, in a page its frames use anyway: a
 //! connection whose pieces fit there (an idle one, a chat) holds no read buffer on the
 //! heap. A read that fills them moves reading to the heap, 1 KiB doubling while reads fill
-//! it, up to `read_buffer_size`. A read waits until its deadline at most, then returns a `TimedOut` error;
-//! whoever reads decides what the deadline was (idle, lifetime, a stream's read timeout).
+//! it, up to `read_buffer_size`. A read waits until its deadline at most, then returns a
+//! `TimedOut` error; whoever reads decides what the deadline was (idle, lifetime, a
+//! stream's read timeout).
 
 use std::io;
 use std::sync::Arc;
