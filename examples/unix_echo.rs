@@ -2,7 +2,7 @@
 //! who may connect (here only this user: 0o600). Each client is greeted with what the
 //! system says about it — its user and process.
 //!
-//! Run: `cargo run --example unix_echo [PATH]` (default `$TMPDIR/synctcp-echo.sock`; the
+//! Run: `cargo run --features peer-credentials --example unix_echo [PATH]` (default `$TMPDIR/synctcp-echo.sock`; the
 //! first line on stdout is `listening on unix:PATH`), then `nc -U PATH` or
 //! `cargo run --example tcpcat -- -U PATH`, and type lines. A file left behind by a killed
 //! run is taken over at the next start; a clean stop (Ctrl-D here) removes it.

@@ -135,6 +135,9 @@ impl ToSocketAddrs for Addr {
 ///
 /// [`Caller::peer_credentials`](crate::Caller::peer_credentials) gives them; `None` on TCP,
 /// and on systems that do not tell.
+///
+/// With the `peer-credentials` feature only.
+#[cfg(feature = "peer-credentials")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct PeerCredentials {

@@ -214,6 +214,10 @@
 //!
 //! Each of the last four turns on `tls`.
 //!
+//! - `peer-credentials`: `Caller::peer_credentials` and `Stream::peer_credentials`, a
+//!   Unix socket peer's user, group and process (`PeerCredentials`; Linux and Android).
+//!   It adds `rustix`, which reads them without unsafe code.
+//!
 //! A longer walk through for learners, from a first client to a framed chat server, is
 //! `docs/GUIDE.md` in the repository.
 #![forbid(unsafe_code)]
@@ -245,7 +249,9 @@ mod turn;
 #[cfg(unix)]
 mod unix;
 
-pub use addr::{Addr, PeerCredentials};
+pub use addr::Addr;
+#[cfg(feature = "peer-credentials")]
+pub use addr::PeerCredentials;
 pub use address::ToAddress;
 pub use client::{Client, ClientConfig};
 pub use connection::{Caller, Stream};

@@ -9,7 +9,9 @@ use std::time::Duration;
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
 
-use crate::addr::{Addr, PeerCredentials};
+use crate::addr::Addr;
+#[cfg(feature = "peer-credentials")]
+use crate::addr::PeerCredentials;
 use crate::keepalive::Keepalive;
 
 /// A connected stream socket.
@@ -77,6 +79,7 @@ impl Sock {
     }
 
     /// Who is at the other end of a Unix socket, where the platform tells.
+    #[cfg(feature = "peer-credentials")]
     pub(crate) fn peer_credentials(&self) -> Option<PeerCredentials> {
         match self {
             Sock::Tcp(_) => None,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
+#[cfg(feature = "peer-credentials")]
 use crate::addr::PeerCredentials;
 
 /// A listening Unix socket and the file it is bound to. The file is removed when the
@@ -121,16 +122,16 @@ pub(crate) fn check_path(path: &Path) -> Option<io::Error> {
 /// client can connect under the wrong ones.
 ///
 /// Listeners of this crate binding in the same directory take turns (an advisory lock on
-/// the directory, where the system has one), so that none takes a file another has bound
+/// the directory, where the system has them), so that none takes a file another has bound
 /// but not yet listened on for a stale one.
 pub(crate) fn listen(path: &Path, backlog: u32, mode: Option<u32>) -> io::Result<SocketFile> {
     if let Some(err) = check_path(path) {
         return Err(err);
     }
     let _turn = DirectoryTurn::take(path);
-    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    let mut socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
     if let Some(mode) = mode {
-        mode_before_bind(&socket, mode);
+        socket = mode_before_bind(socket, mode);
     }
     let address = SockAddr::unix(path)?;
     if let Err(e) = socket.bind(&address) {
@@ -160,12 +161,11 @@ pub(crate) fn listen(path: &Path, backlog: u32, mode: Option<u32>) -> io::Result
 
 /// Gives an unbound socket the mode its file is to have: Linux creates the file with it
 /// (less the umask), so that it is never wider than asked, even for a moment.
-fn mode_before_bind(socket: &Socket, mode: u32) {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        let _ = rustix::fs::fchmod(socket, rustix::fs::Mode::from_raw_mode(mode));
-    }
-    let _ = (socket, mode);
+fn mode_before_bind(socket: Socket, mode: u32) -> Socket {
+    // `fchmod` on the socket's descriptor, through std's `File`, which owns it meanwhile.
+    let file = std::fs::File::from(std::os::fd::OwnedFd::from(socket));
+    let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
+    Socket::from(std::os::fd::OwnedFd::from(file))
 }
 
 /// Sets the mode of the socket file this listener created, `ident`, and of no other file:
@@ -173,23 +173,22 @@ fn mode_before_bind(socket: &Socket, mode: u32) {
 fn set_mode(path: &Path, ident: (u64, u64), mode: u32) -> io::Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
-        use rustix::fs::{FileType, OFlags};
         use std::os::fd::AsRawFd;
-        let fd = rustix::fs::open(
-            path,
-            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )?;
-        let stat = rustix::fs::fstat(&fd)?;
-        if FileType::from_raw_mode(stat.st_mode) != FileType::Socket
-            || (stat.st_dev as u64, stat.st_ino as u64) != ident
-        {
+        use std::os::unix::fs::OpenOptionsExt;
+        // `O_PATH` holds the file itself, whatever its kind, without opening it for
+        // reading; `O_NOFOLLOW` refuses a symbolic link in its place.
+        let held = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+            .open(path)?;
+        let meta = held.metadata()?;
+        if !meta.file_type().is_socket() || (meta.dev(), meta.ino()) != ident {
             return Err(replaced());
         }
         // A descriptor opened with `O_PATH` cannot be changed itself; its /proc link
         // names exactly the file it holds.
-        let held = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        std::fs::set_permissions(held, std::fs::Permissions::from_mode(mode))
+        let link = format!("/proc/self/fd/{}", held.as_raw_fd());
+        std::fs::set_permissions(link, std::fs::Permissions::from_mode(mode))
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     {
@@ -211,37 +210,23 @@ fn replaced() -> io::Error {
     )
 }
 
-/// An advisory lock on the directory of a socket path, held while a listener of this crate
-/// binds there (Linux and Android; a no-op elsewhere, or when the directory cannot be
-/// opened).
+/// An advisory lock (`flock`) on the directory of a socket path, held while a listener of
+/// this crate binds there; none when the directory cannot be opened or the system has no
+/// such locks.
 struct DirectoryTurn {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    _lock: Option<rustix::fd::OwnedFd>,
+    _lock: Option<std::fs::File>,
 }
 
 impl DirectoryTurn {
     fn take(path: &Path) -> DirectoryTurn {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            use rustix::fs::{FlockOperation, OFlags};
-            let dir = match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => dir,
-                _ => Path::new("."),
-            };
-            let lock = rustix::fs::open(
-                dir,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let lock = std::fs::File::open(dir)
             .ok()
-            .filter(|fd| rustix::fs::flock(fd, FlockOperation::LockExclusive).is_ok());
-            DirectoryTurn { _lock: lock }
-        }
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        {
-            let _ = path;
-            DirectoryTurn {}
-        }
+            .filter(|dir| dir.lock().is_ok());
+        DirectoryTurn { _lock: lock }
     }
 }
 
@@ -308,6 +293,7 @@ pub(crate) fn connect(path: &Path, timeout: Option<Duration>) -> io::Result<Unix
 }
 
 /// The peer's user, group and process, where the system tells (Linux and Android).
+#[cfg(feature = "peer-credentials")]
 pub(crate) fn peer_credentials(stream: &UnixStream) -> Option<PeerCredentials> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {

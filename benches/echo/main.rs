@@ -179,7 +179,7 @@ fn main() {
     let only = std::env::var("SYNCTCP_BENCH_ONLY").ok();
     let runs = |scenario: &str| {
         only.as_deref()
-            .map_or(true, |o| o.split(',').any(|s| s == scenario))
+            .is_none_or(|o| o.split(',').any(|s| s == scenario))
     };
     let descriptors = raise_descriptor_limit();
     let many_conns = if quick { 2_000 } else { 10_000 };

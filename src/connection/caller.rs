@@ -5,7 +5,9 @@ use std::fmt;
 use std::io;
 use std::net::IpAddr;
 
-use crate::addr::{Addr, PeerCredentials};
+use crate::addr::Addr;
+#[cfg(feature = "peer-credentials")]
+use crate::addr::PeerCredentials;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -54,6 +56,7 @@ pub struct Caller {
     local: Addr,
     remote: Addr,
     proxied_by: Option<Addr>,
+    #[cfg(feature = "peer-credentials")]
     credentials: Option<PeerCredentials>,
     #[cfg(feature = "tls")]
     tls: Option<Arc<crate::tls::TlsInfo>>,
@@ -67,6 +70,7 @@ impl Caller {
             local: conn.local.clone(),
             remote: conn.remote(),
             proxied_by: conn.proxied_by(),
+            #[cfg(feature = "peer-credentials")]
             credentials: conn.credentials,
             #[cfg(feature = "tls")]
             tls: conn.tls_info.get().cloned(),
@@ -192,7 +196,8 @@ impl Caller {
     }
 
     /// On a Unix socket, who connected: the peer process's user, group and id, as the
-    /// system vouches for them (Linux and Android; `None` elsewhere and on TCP).
+    /// system vouches for them (Linux and Android; `None` elsewhere and on TCP). With the
+    /// `peer-credentials` feature only.
     ///
     /// # Examples
     ///
@@ -203,6 +208,7 @@ impl Caller {
     ///     caller.peer_credentials().is_some_and(|peer| peer.uid == uid)
     /// }
     /// ```
+    #[cfg(feature = "peer-credentials")]
     pub fn peer_credentials(&self) -> Option<PeerCredentials> {
         self.credentials
     }
@@ -401,9 +407,7 @@ impl Caller {
     /// }
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.conn
-            .upgrade()
-            .map_or(true, |conn| conn.out.is_closed())
+        self.conn.upgrade().is_none_or(|conn| conn.out.is_closed())
     }
 
     fn live(&self, operation: &str) -> Result<Arc<Connection>> {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::addr::{Addr, PeerCredentials};
+use crate::addr::Addr;
 
 /// A TCP peer is named by its address, kept as one, so that naming it costs no heap
 /// block per connection; other peers by a text made once.
@@ -15,11 +15,11 @@ pub(crate) enum Label {
 
 impl Label {
     /// The peer's address; for an unnamed Unix client, the listener's path and the
-    /// client's process.
-    pub(crate) fn new(local: &Addr, peer: &Addr, credentials: Option<PeerCredentials>) -> Label {
-        match (peer, credentials) {
+    /// client's process, when known.
+    pub(crate) fn new(local: &Addr, peer: &Addr, client_pid: Option<u32>) -> Label {
+        match (peer, client_pid) {
             (Addr::Tcp(addr), _) => Label::Tcp(*addr),
-            (Addr::Unix(None), Some(PeerCredentials { pid: Some(pid), .. })) => {
+            (Addr::Unix(None), Some(pid)) => {
                 Label::Text(format!("{local} (client pid {pid})").into())
             }
             (Addr::Unix(None), _) => Label::Text(format!("{local} (client)").into()),

@@ -31,7 +31,9 @@ pub(crate) use settings::Settings;
 pub use stream::Stream;
 pub(crate) use thread::run;
 
-use crate::addr::{Addr, PeerCredentials};
+use crate::addr::Addr;
+#[cfg(feature = "peer-credentials")]
+use crate::addr::PeerCredentials;
 use crate::error::Result;
 use crate::sock::Sock;
 use crate::stats::Counters;
@@ -47,6 +49,7 @@ pub(crate) struct Connection {
     pub(crate) local: Addr,
     pub(crate) peer: Addr,
     /// Who the peer is, on a Unix socket where the system tells.
+    #[cfg(feature = "peer-credentials")]
     pub(crate) credentials: Option<PeerCredentials>,
     /// The listener's, shared by all its connections.
     pub(crate) settings: Arc<Settings>,
@@ -71,8 +74,13 @@ impl Connection {
         #[cfg(feature = "tls")] tls: Option<Box<crate::tls::ServerSession>>,
         counters: Arc<Counters>,
     ) -> Connection {
+        #[cfg(feature = "peer-credentials")]
         let credentials = stream.peer_credentials();
-        let label = Label::new(&local, &peer, credentials);
+        #[cfg(feature = "peer-credentials")]
+        let client_pid = credentials.and_then(|peer| peer.pid);
+        #[cfg(not(feature = "peer-credentials"))]
+        let client_pid = None;
+        let label = Label::new(&local, &peer, client_pid);
         let socket = Socket::new(
             stream,
             #[cfg(feature = "tls")]
@@ -86,6 +94,7 @@ impl Connection {
             local,
             out: Arc::new(Outbound::new(id, label, Arc::clone(&settings), socket)),
             peer,
+            #[cfg(feature = "peer-credentials")]
             credentials,
             settings,
             #[cfg(feature = "tls")]

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use super::caller::Caller;
 use super::inbound::Inbound;
 use super::{limits, Connection};
-use crate::addr::{Addr, PeerCredentials};
+use crate::addr::Addr;
+#[cfg(feature = "peer-credentials")]
+use crate::addr::PeerCredentials;
 use crate::buffer::ReadBuf;
 use crate::error::{Error, ErrorKind, Result};
 use crate::framing::Codec;
@@ -151,7 +153,7 @@ impl Stream {
     }
 
     /// On a Unix socket, the peer process's user, group and id, as
-    /// [`Caller::peer_credentials`].
+    /// [`Caller::peer_credentials`]. With the `peer-credentials` feature only.
     ///
     /// # Examples
     ///
@@ -160,6 +162,7 @@ impl Stream {
     ///     stream.peer_credentials().map(|peer| peer.uid)
     /// }
     /// ```
+    #[cfg(feature = "peer-credentials")]
     pub fn peer_credentials(&self) -> Option<PeerCredentials> {
         self.caller.peer_credentials()
     }

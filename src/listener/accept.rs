@@ -231,13 +231,18 @@ fn set_system_name(name: std::fmt::Arguments<'_>) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         use std::io::Write;
-        // The system keeps 15 bytes of it, as it did of the names given at spawn; the
-        // 16th is the terminating NUL.
-        let mut buf = [0u8; 16];
-        let mut room = &mut buf[..15];
+        // The system keeps 15 bytes of it, as it did of the names given at spawn.
+        let mut buf = [0u8; 15];
+        let mut room = &mut buf[..];
         let _ = room.write_fmt(name); // cut at 15 bytes
-        if let Ok(name) = std::ffi::CStr::from_bytes_until_nul(&buf) {
-            let _ = rustix::thread::set_name(name);
+        let len = 15 - room.len();
+        // This thread's name, as `prctl(PR_SET_NAME)` sets it, without unsafe code (Linux
+        // 3.17 and later; without /proc the thread keeps its name).
+        if let Ok(mut comm) = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/proc/thread-self/comm")
+        {
+            let _ = comm.write_all(&buf[..len]);
         }
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
