@@ -35,6 +35,49 @@ fn quickstart_echoes_and_exits_zero() {
     assert!(stdout.contains("server: stopped"), "{stdout}");
 }
 
+/// The first README command, `cargo run --example quickstart`, builds the library, its
+/// four dependencies (and crossbeam's utilities) and the examples: no benchmark, TLS or
+/// test dependency, and nothing behind a feature. Each crate more lengthens a first build.
+#[test]
+fn quickstart_builds_the_library_and_its_dependencies_only() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let out = Command::new(cargo)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["tree", "--quiet", "--package", "synctcp-examples"])
+        .args([
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut crates: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split(' ').next())
+        .map(str::to_string)
+        .collect();
+    crates.sort();
+    crates.dedup();
+    let expected = [
+        "crossbeam-channel",
+        "crossbeam-utils",
+        "libc",
+        "log",
+        "socket2",
+        "synctcp",
+        "synctcp-examples",
+    ];
+    assert_eq!(crates, expected);
+}
+
 #[test]
 fn echo_client_talks_to_echo_server() {
     let (_server, port) = start_server("echo_server");
