@@ -3,7 +3,6 @@
 //! any traffic of the application's own.
 
 use std::io;
-use std::net::TcpStream;
 use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
@@ -66,9 +65,8 @@ impl Keepalive {
         }
     }
 
-    /// Turns keepalive on for `stream` with these settings, or off with `None`.
-    pub(crate) fn apply(keepalive: Option<&Keepalive>, stream: &TcpStream) -> io::Result<()> {
-        let socket = SockRef::from(stream);
+    /// Turns keepalive on for `socket` with these settings, or off with `None`.
+    pub(crate) fn apply(keepalive: Option<&Keepalive>, socket: SockRef<'_>) -> io::Result<()> {
         let Some(keepalive) = keepalive else {
             return socket.set_keepalive(false);
         };

@@ -55,7 +55,7 @@ impl Sock {
         match self {
             Sock::Tcp(s) => {
                 s.set_nodelay(nodelay)?;
-                Keepalive::apply(keepalive, s)
+                Keepalive::apply(keepalive, socket2::SockRef::from(s))
             }
             #[cfg(unix)]
             Sock::Unix(_) => Ok(()),
@@ -178,6 +178,37 @@ impl ListenSock {
         {
             let _ = timeout;
             Ok(())
+        }
+    }
+
+    /// Gives the listening socket the options its connections are to have, where the
+    /// sockets it accepts inherit them (TCP on Linux and Android: the kernel copies the
+    /// listener's socket at accept), so that no connection needs a system call for each.
+    /// Returns whether they were set; if not, each connection sets its own.
+    ///
+    /// An accepted socket then also inherits the listener's receive timeout, which is
+    /// `accept`'s ([`set_accept_timeout`](ListenSock::set_accept_timeout)).
+    pub(crate) fn set_inherited_options(
+        &self,
+        nodelay: bool,
+        keepalive: Option<&Keepalive>,
+        write_timeout: Option<Duration>,
+    ) -> bool {
+        match self {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            ListenSock::Tcp(l) => {
+                let socket = socket2::SockRef::from(l);
+                let set = || -> io::Result<()> {
+                    socket.set_tcp_nodelay(nodelay)?;
+                    Keepalive::apply(keepalive, socket2::SockRef::from(l))?;
+                    socket.set_write_timeout(write_timeout)
+                };
+                set().is_ok()
+            }
+            _ => {
+                let _ = (nodelay, keepalive, write_timeout);
+                false
+            }
         }
     }
 }

@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use synctcp::framing::LengthPrefixed;
 use synctcp::{
-    Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Keepalive, Listener, Reply,
+    Caller, Client, ClientConfig, ConnectionService, Error, ErrorKind, Keepalive, Listener,
+    ListenerConfig, Reply,
 };
 
 // ---- addresses ----
@@ -494,6 +495,74 @@ fn keepalive_is_on_by_default_and_configurable() {
     let off =
         Client::connect_with(listener.local_addr(), &ClientConfig::new().keepalive(None)).unwrap();
     assert!(!socket2::SockRef::from(&off).keepalive().unwrap());
+}
+
+/// The socket options an accepted connection has, as its handler sees them.
+#[derive(Debug, PartialEq)]
+struct Options {
+    nodelay: bool,
+    keepalive: Option<Duration>,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+fn accepted_options(config: ListenerConfig) -> Options {
+    let mut listener = Listener::bind_with("127.0.0.1:0", &config).unwrap();
+    let (tx, rx) = mpsc::channel();
+    listener
+        .attach_handler(move |stream| {
+            let socket = socket2::SockRef::from(&*stream);
+            let keepalive = match socket.keepalive().unwrap() {
+                true => Some(socket.tcp_keepalive_time().unwrap()),
+                false => None,
+            };
+            tx.send(Options {
+                nodelay: socket.tcp_nodelay().unwrap(),
+                keepalive,
+                read_timeout: socket.read_timeout().unwrap(),
+                write_timeout: socket.write_timeout().unwrap(),
+            })
+            .unwrap();
+            Ok(())
+        })
+        .unwrap();
+    listener.start().unwrap();
+    let client = Client::connect(listener.local_addr()).unwrap();
+    let options = rx.recv_timeout(WAIT).unwrap();
+    drop(client);
+    listener.graceful_stop(WAIT).unwrap();
+    options
+}
+
+/// Linux gives an accepted socket the listening socket's options, its receive timeout too
+/// (which bounds `accept` for the spare workers): an idle connection must not inherit that
+/// one, or its thread wakes every ten seconds for nothing.
+#[test]
+fn accepted_connections_have_the_configured_options_and_no_receive_timeout() {
+    let default =
+        accepted_options(ListenerConfig::new().write_timeout(Some(Duration::from_secs(7))));
+    assert_eq!(
+        default,
+        Options {
+            nodelay: true,
+            keepalive: Some(Duration::from_secs(60)),
+            read_timeout: None,
+            write_timeout: Some(Duration::from_secs(7)),
+        }
+    );
+    let other = ListenerConfig::new()
+        .nodelay(false)
+        .keepalive(None)
+        .write_timeout(None);
+    assert_eq!(
+        accepted_options(other),
+        Options {
+            nodelay: false,
+            keepalive: None,
+            read_timeout: None,
+            write_timeout: None,
+        }
+    );
 }
 
 #[test]

@@ -61,6 +61,49 @@ fn secure_echo() {
     listener.graceful_stop(Duration::from_secs(5)).unwrap();
 }
 
+/// A handshake sets the sockets' timeouts to bound itself; after it both sides are back to
+/// their own: the listener's write timeout and no receive timeout (not the 10 s that bounds
+/// `accept`, which Linux hands to each accepted socket), the client's configured pair.
+#[test]
+fn after_the_handshake_both_sockets_have_their_configured_timeouts() {
+    let pki = Pki::new();
+    let config = synctcp::ListenerConfig::new()
+        .write_timeout(Some(Duration::from_secs(7)))
+        .secure_socket(server_tls(&pki));
+    let mut listener = Listener::bind_with("127.0.0.1:0", &config).unwrap();
+    let (tx, rx) = mpsc::channel();
+    listener
+        .attach_handler(move |stream| {
+            let socket = socket2::SockRef::from(&*stream);
+            tx.send((
+                socket.read_timeout().unwrap(),
+                socket.write_timeout().unwrap(),
+            ))
+            .unwrap();
+            Ok(())
+        })
+        .unwrap();
+    listener.start().unwrap();
+    let client_config = synctcp::ClientConfig::new()
+        .timeout(Some(Duration::from_secs(9)))
+        .write_timeout(Some(Duration::from_secs(11)))
+        .secure_socket(client_tls(&pki));
+    let port = listener.local_addr().port().unwrap();
+    let client = Client::connect_with(("localhost", port), &client_config).unwrap();
+    assert_eq!(
+        rx.recv_timeout(WAIT).unwrap(),
+        (None, Some(Duration::from_secs(7)))
+    );
+    let socket = socket2::SockRef::from(&client);
+    assert_eq!(socket.read_timeout().unwrap(), Some(Duration::from_secs(9)));
+    assert_eq!(
+        socket.write_timeout().unwrap(),
+        Some(Duration::from_secs(11))
+    );
+    drop(client);
+    listener.graceful_stop(WAIT).unwrap();
+}
+
 #[test]
 fn a_self_signed_server_certificate_can_be_trusted_directly() {
     let pki = Pki::new();

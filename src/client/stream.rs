@@ -219,12 +219,15 @@ fn handshake(
     let mut conn = rustls::ClientConnection::new(tls_config, name)
         .map_err(|e| Error::io(context, crate::tls::io_error(e)))?;
     let timeout = secure.handshake_timeout_value();
-    crate::tls::drive_handshake(&mut conn, stream, timeout)
+    let send_timeout_changed = crate::tls::drive_handshake(&mut conn, stream, timeout)
         .map_err(|e| crate::tls::handshake_error(e, timeout, context))?;
     // Back to the client's own timeouts.
     let restore = || -> io::Result<()> {
         stream.set_read_timeout(config.timeout)?;
-        stream.set_write_timeout(config.write_timeout)
+        if send_timeout_changed {
+            stream.set_write_timeout(config.write_timeout)?;
+        }
+        Ok(())
     };
     restore().map_err(|e| Error::io(context, e))?;
     Ok(conn)

@@ -510,3 +510,37 @@ impl std::fmt::Debug for Stream {
             .finish()
     }
 }
+
+/// The connection's socket, for socket options this crate does not set (as std's
+/// `TcpStream` gives it). Bytes read or written through it bypass the stream's buffer and,
+/// on a TLS connection, its encryption.
+#[cfg(unix)]
+impl std::os::fd::AsFd for Stream {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.conn.socket().stream().as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Stream {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// The connection's socket, for socket options this crate does not set.
+#[cfg(windows)]
+impl std::os::windows::io::AsSocket for Stream {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        self.conn.socket().stream().as_socket()
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsRawSocket for Stream {
+    fn as_raw_socket(&self) -> std::os::windows::io::RawSocket {
+        use std::os::windows::io::AsSocket;
+        self.as_socket().as_raw_socket()
+    }
+}

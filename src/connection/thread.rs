@@ -178,12 +178,9 @@ fn handshake(conn: &Arc<Connection>) -> bool {
     if let Some(session) = conn.socket().tls() {
         let context = format!("accept TLS connection {} from {}", conn.id, conn.label());
         let stream = conn.socket().stream();
-        match session.handshake(stream, &context) {
+        match session.handshake(stream, conn.settings.write_timeout, &context) {
             Ok(info) => {
                 let _ = conn.tls_info.set(Arc::new(info));
-                // Back to the listener's own timeouts.
-                let _ = stream.set_read_timeout(None);
-                let _ = stream.set_write_timeout(conn.settings.write_timeout);
             }
             Err(err) => {
                 log::warn!("{err}");

@@ -46,6 +46,9 @@ pub(crate) struct Acceptor {
     pub(crate) max_connections: usize,
     pub(crate) nodelay: bool,
     pub(crate) keepalive: Option<Keepalive>,
+    /// The listening socket has `nodelay`, `keepalive` and the write timeout, and each
+    /// accepted socket inherits them (with the listener's receive timeout, `SPARE_IDLE`).
+    pub(crate) inherited: bool,
     pub(crate) counters: Arc<Counters>,
     #[cfg(feature = "tls")]
     pub(crate) tls: Option<crate::tls::ServerTls>,
@@ -177,8 +180,21 @@ impl Acceptor {
     /// connection is served (an idle connection's stack stays within two pages).
     #[inline(never)]
     fn connection(&self, stream: Sock, peer: Addr) -> std::io::Result<Arc<Connection>> {
-        stream.set_tcp_options(self.nodelay, self.keepalive.as_ref())?;
-        stream.set_write_timeout(self.settings.write_timeout)?;
+        // The TLS session is made here; its handshake runs in `connection::run`.
+        #[cfg(feature = "tls")]
+        let tls = self.tls.as_ref().map(|tls| tls.session()).transpose()?;
+        #[cfg(feature = "tls")]
+        let handshake = tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let handshake = false;
+        if !self.inherited {
+            stream.set_tcp_options(self.nodelay, self.keepalive.as_ref())?;
+            stream.set_write_timeout(self.settings.write_timeout)?;
+        } else if !handshake {
+            // Inherited from the listener with the rest: `accept`'s timeout. A handshake
+            // sets its own, and clears it after.
+            stream.set_read_timeout(None)?;
+        }
         // Bound to one address, every connection's local address is that address: spare
         // the system call. A wildcard bind has to ask.
         let local = match self.addr.ip() {
@@ -188,9 +204,6 @@ impl Acceptor {
         // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; show them as a.b.c.d.
         let (local, peer) = (unmapped(local), unmapped(peer));
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        // The TLS session is made here; its handshake runs in `connection::run`.
-        #[cfg(feature = "tls")]
-        let tls = self.tls.as_ref().map(|tls| tls.session()).transpose()?;
         Ok(Arc::new(Connection::new(
             id,
             stream,

@@ -306,21 +306,28 @@ impl Listener {
             self.socket = Arc::new(bind::listen_again(&self.addr, &self.config, &context)?);
         }
         let live = Arc::new(Live::new());
+        let settings = Arc::new(self.config.settings());
+        // Workers beyond the first few leave after a quiet spell in `accept`.
+        let _ = self.socket.set_accept_timeout(accept::SPARE_IDLE);
+        let inherited = self.socket.set_inherited_options(
+            self.config.nodelay,
+            self.config.keepalive.as_ref(),
+            settings.write_timeout,
+        );
         let acceptor = Arc::new(Acceptor {
             socket: Arc::clone(&self.socket),
             addr: self.addr.clone(),
             live: Arc::clone(&live),
             serving,
-            settings: Arc::new(self.config.settings()),
+            settings,
             max_connections: self.config.max_connections,
             nodelay: self.config.nodelay,
             keepalive: self.config.keepalive,
+            inherited,
             counters: Arc::clone(self.control.counters()),
             #[cfg(feature = "tls")]
             tls: self.tls.clone(),
         });
-        // Workers beyond the first few leave after a quiet spell in `accept`.
-        let _ = self.socket.set_accept_timeout(accept::SPARE_IDLE);
         // Running from here on, before any worker accepts: a stop from another thread (a
         // `StopHandle`) that comes as soon as a first connection is served must find the
         // listener running, or it would do nothing and the listener would run on.

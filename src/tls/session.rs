@@ -63,11 +63,25 @@ impl ServerSession {
 
     /// Connection thread, before `on_connect`: runs the handshake over `stream`, bounded by
     /// the handshake timeout as a whole (a client trickling half a record cannot stretch
-    /// it). On failure the alert, if any, is sent.
-    pub(crate) fn handshake(&self, stream: &Sock, context: &str) -> Result<TlsInfo, Error> {
+    /// it). On failure the alert, if any, is sent. After it, the socket is back to no
+    /// receive timeout and the send timeout `write_timeout`.
+    pub(crate) fn handshake(
+        &self,
+        stream: &Sock,
+        write_timeout: Option<Duration>,
+        context: &str,
+    ) -> Result<TlsInfo, Error> {
         let mut tls = self.lock();
-        drive_handshake(&mut tls, stream, self.handshake_timeout)
+        let send_timeout_changed = drive_handshake(&mut tls, stream, self.handshake_timeout)
             .map_err(|e| handshake_error(e, self.handshake_timeout, context))?;
+        let restore = || -> io::Result<()> {
+            stream.set_read_timeout(None)?;
+            if send_timeout_changed {
+                stream.set_write_timeout(write_timeout)?;
+            }
+            Ok(())
+        };
+        restore().map_err(|e| Error::io(context, e))?;
         Ok(TlsInfo::of(&tls))
     }
 
@@ -169,45 +183,85 @@ pub(crate) fn seal_into<D>(
 ///
 /// Each flight goes out in one write: rustls holds a flight as several records (a TLS 1.3
 /// server's is ServerHello, ChangeCipherSpec, then the encrypted rest), and writing them
-/// one by one cost a system call, a write timeout to set and a TCP segment each.
+/// one by one cost a system call and a TCP segment each. A flight is a few KiB, which the
+/// socket nearly always takes at once: it is sent without waiting, and the socket's send
+/// timeout is changed only when it does not. The receive timeout is set for the first read
+/// and changed again only when what is left of `timeout` no longer fits it.
+///
+/// Returns whether the send timeout was changed; the receive timeout always is. The caller
+/// restores its own.
 pub(crate) fn drive_handshake<D>(
     tls: &mut rustls::ConnectionCommon<D>,
     stream: &Sock,
     timeout: Duration,
-) -> io::Result<()> {
+) -> io::Result<bool> {
     let deadline = Instant::now() + timeout;
-    let mut io = stream;
+    let mut input = Until {
+        stream,
+        deadline,
+        timeout: NOT_KNOWN,
+    };
+    let mut send_timeout = NOT_KNOWN;
     let mut flight = Vec::new();
     loop {
         while tls.wants_write() {
             tls.write_tls(&mut flight)?;
         }
-        let mut unsent = &flight[..];
-        while !unsent.is_empty() {
-            stream.set_write_timeout(Some(left(deadline)?))?;
-            match io.write(unsent) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => unsent = &unsent[n..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        send_flight(stream, &flight, deadline, &mut send_timeout)?;
         flight.clear();
         if !tls.is_handshaking() {
-            return Ok(());
+            return Ok(send_timeout != NOT_KNOWN);
         }
-        stream.set_read_timeout(Some(left(deadline)?))?;
-        if tls.read_tls(&mut io)? == 0 {
+        if tls.read_tls(&mut input)? == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "peer closed the connection during the TLS handshake",
             ));
         }
         if let Err(e) = tls.process_new_packets() {
-            let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-            let _ = tls.write_tls(&mut io);
+            let mut alert = Vec::new();
+            let _ = tls.write_tls(&mut alert);
+            let _ = send_flight(
+                stream,
+                &alert,
+                Instant::now() + Duration::from_millis(100),
+                &mut send_timeout,
+            );
             return Err(io_error(e));
         }
+    }
+}
+
+/// A socket timeout this code has not set: no deadline fits it, so that the first blocking
+/// call sets the timeout (see `net::recv_by`).
+const NOT_KNOWN: Option<Duration> = Some(Duration::MAX);
+
+/// Sends `flight` at once if the socket takes it, else blocking until `deadline`.
+fn send_flight(
+    stream: &Sock,
+    flight: &[u8],
+    deadline: Instant,
+    send_timeout: &mut Option<Duration>,
+) -> io::Result<()> {
+    let sent = crate::net::send_now(stream, flight)?;
+    if sent < flight.len() {
+        crate::net::send_all(stream, &flight[sent..], Some(deadline), send_timeout)?;
+    }
+    Ok(())
+}
+
+/// The socket as rustls reads it during a handshake: each read waits until `deadline` at
+/// most.
+struct Until<'a> {
+    stream: &'a Sock,
+    deadline: Instant,
+    /// The socket's receive timeout as the last read left it.
+    timeout: Option<Duration>,
+}
+
+impl Read for Until<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::net::recv_by(self.stream, buf, Some(self.deadline), &mut self.timeout)
     }
 }
 
@@ -226,13 +280,4 @@ pub(crate) fn handshake_error(e: io::Error, timeout: Duration, context: &str) ->
         (ErrorKind::Tls, format!("TLS handshake failed: {e}"))
     };
     Error::io(context, e).kind_set(kind).message(message)
-}
-
-/// What is left until `deadline`, or a timeout error once it has passed.
-fn left(deadline: Instant) -> io::Result<Duration> {
-    let left = deadline.saturating_duration_since(Instant::now());
-    if left.is_zero() {
-        return Err(io::Error::from(io::ErrorKind::TimedOut));
-    }
-    Ok(left)
 }
