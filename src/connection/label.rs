@@ -7,7 +7,6 @@ use crate::addr::Addr;
 
 /// A TCP peer is named by its address, kept as one, so that naming it costs no heap
 /// block per connection; other peers by a text made once.
-#[derive(Clone)]
 pub(crate) enum Label {
     Tcp(SocketAddr),
     Text(Box<str>),
