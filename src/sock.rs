@@ -198,6 +198,9 @@ impl ListenSock {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             ListenSock::Tcp(l) => {
                 let socket = socket2::SockRef::from(l);
+                // socket2 would cut a timeout under a microsecond to zero, which is none at
+                // all; std rounds it up, as a connection's own socket did.
+                let write_timeout = write_timeout.map(|t| t.max(Duration::from_micros(1)));
                 let set = || -> io::Result<()> {
                     socket.set_tcp_nodelay(nodelay)?;
                     Keepalive::apply(keepalive, socket2::SockRef::from(l))?;

@@ -210,23 +210,59 @@ fn replaced() -> io::Error {
     )
 }
 
-/// An advisory lock (`flock`) on the directory of a socket path, held while a listener of
-/// this crate binds there; none when the directory cannot be opened or the system has no
-/// such locks.
+/// Listeners of this crate binding a Unix socket take turns: in this process always, and
+/// across processes through an advisory lock (`flock`) on the directory of the socket
+/// path, held while binding. Without that lock — the directory cannot be opened for
+/// reading, or the system has no such locks, or someone has held it longer than
+/// [`TURN_WAIT`] — a bind in another process is not kept apart.
 struct DirectoryTurn {
     _lock: Option<std::fs::File>,
+    _here: std::sync::MutexGuard<'static, ()>,
 }
+
+/// How long a bind waits for the directory's lock. Listeners hold it for a few system
+/// calls; anyone else (any user who can read the directory can take it) must not be able
+/// to stop a bind.
+const TURN_WAIT: Duration = Duration::from_secs(1);
 
 impl DirectoryTurn {
     fn take(path: &Path) -> DirectoryTurn {
+        static HERE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let here = HERE.lock().unwrap_or_else(|e| e.into_inner());
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
         let lock = std::fs::File::open(dir)
             .ok()
-            .filter(|dir| dir.lock().is_ok());
-        DirectoryTurn { _lock: lock }
+            .filter(|file| Self::lock_within(file, dir, TURN_WAIT));
+        DirectoryTurn {
+            _lock: lock,
+            _here: here,
+        }
+    }
+
+    /// Takes the lock on `file`, trying again every millisecond while another holds it,
+    /// for `wait` at most.
+    fn lock_within(file: &std::fs::File, dir: &Path, wait: Duration) -> bool {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return true,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    log::warn!(
+                        "bind in {}: another process has held the directory's lock for {wait:?}; \
+                         binding without it",
+                        dir.display()
+                    );
+                    return false;
+                }
+                Err(std::fs::TryLockError::Error(_)) => return false,
+            }
+        }
     }
 }
 

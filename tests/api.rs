@@ -565,6 +565,15 @@ fn accepted_connections_have_the_configured_options_and_no_receive_timeout() {
     );
 }
 
+/// Only zero is refused: half a microsecond is a (tiny) limit, never "no limit", which
+/// is what a socket timeout of zero means. (socket2 would cut it to zero.)
+#[test]
+fn a_sub_microsecond_write_timeout_stays_a_limit_on_accepted_sockets() {
+    let config = ListenerConfig::new().write_timeout(Some(Duration::from_nanos(500)));
+    let options = accepted_options(config);
+    assert!(options.write_timeout.is_some(), "{options:?}");
+}
+
 #[test]
 fn a_peer_that_half_closes_still_gets_its_echo() {
     // The std shapes agree: a std peer's shutdown(Write) is on_eof on our side.

@@ -447,6 +447,27 @@ fn race_to_bind(dir: &Dir, rounds: usize, stale: bool) -> usize {
     both
 }
 
+/// Any user who can read a directory can lock it: that must not stop a bind there for
+/// longer than the turn a bind waits (a second).
+#[test]
+fn a_lock_someone_else_holds_on_the_directory_does_not_stop_a_bind() {
+    let dir = Dir::new("held-lock");
+    let holder = std::fs::File::open(&dir.0).unwrap();
+    holder.lock().unwrap();
+    let path = dir.path("s.sock");
+    let (tx, rx) = mpsc::channel();
+    let binding = path.clone();
+    let binder = thread::spawn(move || {
+        let bound = Listener::bind(binding.as_path()).map(drop);
+        let _ = tx.send(());
+        bound
+    });
+    let returned = rx.recv_timeout(WAIT).is_ok();
+    drop(holder);
+    assert!(returned, "bind still waiting for the directory's lock");
+    binder.join().unwrap().unwrap();
+}
+
 #[test]
 fn two_listeners_binding_one_path_at_once_never_both_win() {
     let dir = Dir::new("bind-race");

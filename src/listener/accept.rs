@@ -170,8 +170,9 @@ impl Acceptor {
             );
         }
         self.live.serving(None);
-        name_thread_idle();
+        // Its descriptor freed first: renaming opens a file.
         drop(conn);
+        name_thread_idle();
         Taken::Served(self.live.ended(id, self.max_connections))
     }
 
