@@ -1779,14 +1779,23 @@ fn a_flood_of_connects_reset_at_once_causes_no_back_off() {
     }
     stop.store(true, SeqCst);
     let (slowest, failures) = prober.join().unwrap();
-    assert!(eventually(WAIT, || listener.stats().active == 0));
+    // Reset connections can still sit in the backlog when the flood's threads are done, and
+    // one may be accepted (counted) but not yet open when `active` reads 0: wait until every
+    // accepted connection is accounted for.
+    let settled = eventually(WAIT, || {
+        let s = listener.stats();
+        s.active == 0 && s.accepted == s.refused + total_closed(&s)
+    });
     assert!(eventually(WAIT, || gauge.closes.load(SeqCst)
         == gauge.connects.load(SeqCst)));
     let s = listener.stats();
     println!("slowest echo beside the flood {slowest:?}; {s:?}");
     assert!(failures.is_empty(), "{failures:?}");
     assert_eq!(s.accept_backoffs, 0, "{s:?}");
-    assert_eq!(s.accepted, s.refused + total_closed(&s), "{s:?}");
+    assert!(
+        settled,
+        "accepted connections not all closed or refused: {s:?}"
+    );
     assert!(slowest < Duration::from_secs(2), "slowest {slowest:?}");
     listener.graceful_stop(Duration::from_secs(5)).unwrap();
 }
