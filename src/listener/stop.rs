@@ -242,6 +242,10 @@ impl StopHandle {
     /// closes in order and runs `on_close`; every thread is joined. Connections still open
     /// at `timeout` are closed by force.
     ///
+    /// Known limit: input a connection has not read yet when the stop comes (it waits to
+    /// be read, or its thread is still in `on_connect`) is drained, not given to
+    /// `on_bytes` — even if it arrived before the stop.
+    ///
     /// Returns within `timeout` plus at most 2 s; when it returns, no callback of the
     /// listener starts any more, but the `on_close` of a connection whose callback is still
     /// running then (it runs when that callback returns).
