@@ -3,6 +3,7 @@
 //! handshake timeout (as a whole) or at once with a TLS error, and others are served meanwhile.
 #![cfg(feature = "tls")]
 
+mod common;
 #[path = "common/pki.rs"]
 mod pki;
 
@@ -12,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{echo_listener_with, Echo};
 use pki::Pki;
 use synctcp::{
     Client, ClientConfig, ClientSecureSocket, ErrorKind, Listener, ListenerConfig,
@@ -55,23 +57,9 @@ fn big_chain(pki: &Pki, copies: usize) -> std::path::PathBuf {
     path
 }
 
+/// A started echo listener over TLS.
 fn listener(secure: ListenerSecureSocket) -> Listener {
-    let mut l =
-        Listener::bind_with("127.0.0.1:0", &ListenerConfig::new().secure_socket(secure)).unwrap();
-    l.attach(|_| Ok(Echo)).unwrap();
-    l.start().unwrap();
-    l
-}
-
-struct Echo;
-impl synctcp::ConnectionService for Echo {
-    fn on_bytes(
-        &mut self,
-        _: &synctcp::Caller,
-        _: &[u8],
-    ) -> Result<synctcp::Reply, synctcp::Error> {
-        Ok(synctcp::Reply::Echo)
-    }
+    echo_listener_with(ListenerConfig::new().secure_socket(secure))
 }
 
 fn client_tls(pki: &Pki) -> ClientSecureSocket {
