@@ -252,6 +252,36 @@ pub(crate) fn send_now(stream: &Sock, data: &[u8]) -> io::Result<usize> {
     }
 }
 
+/// Whether a read would return at once: input has arrived, or the end of the stream or an
+/// error is waiting. Looks without taking anything and without waiting. `false` where the
+/// platform has no per-call non-blocking flag.
+pub(crate) fn has_input(stream: &Sock) -> bool {
+    #[cfg(unix)]
+    {
+        let sock = SockRef::from(stream);
+        let mut scratch = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        loop {
+            match sock.recv_with_flags(&mut scratch, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return e.kind() != io::ErrorKind::WouldBlock,
+                Ok(_) => return true,
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = stream;
+        false
+    }
+}
+
+/// The size of the socket's receive buffer: the most input that can be waiting in it.
+pub(crate) fn receive_buffer(stream: &Sock) -> usize {
+    SockRef::from(stream)
+        .recv_buffer_size()
+        .unwrap_or(256 * 1024)
+}
+
 /// Reads what is already buffered on the socket without waiting, and discards it, so that
 /// closing does not answer unread input with a reset. Bounded so that a flood cannot hold
 /// the caller.

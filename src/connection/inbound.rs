@@ -101,6 +101,30 @@ impl Inbound {
         }
     }
 
+    /// Collects the input that arrived with the TLS handshake (a client may send data right
+    /// behind its last handshake message), so that it counts as [`buffered`](Self::buffered).
+    /// Done by the first read if not before; nothing to do on a plain connection.
+    pub(crate) fn prime(&mut self, conn: &Arc<Connection>) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if let (false, Some(session)) = (self.primed, conn.socket().tls()) {
+            self.primed = true;
+            let opened = session.open(&[], &mut self.plain);
+            return self.after(conn, opened);
+        }
+        let _ = conn;
+        Ok(())
+    }
+
+    /// Whether input read from the socket already waits to be handed out (TLS only: a
+    /// record holds more than one read's worth, or its end of stream), so that the next
+    /// [`read`](Self::read) returns without waiting.
+    pub(crate) fn buffered(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.plain_at < self.plain.len() || self.closed;
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
     /// The next piece of input, or `None` at the end of the stream; a `TimedOut` error
     /// once `deadline` passes.
     pub(crate) fn read(
@@ -127,12 +151,7 @@ impl Inbound {
             self.plain.clear();
             self.plain_at = 0;
         }
-        if !self.primed {
-            // The client may have sent data right behind its last handshake message.
-            self.primed = true;
-            let opened = session.open(&[], &mut self.plain);
-            self.after(conn, opened)?;
-        }
+        self.prime(conn)?;
         while self.plain.is_empty() {
             if self.closed {
                 return Ok(None);

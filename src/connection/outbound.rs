@@ -46,8 +46,32 @@ const CHUNK: usize = 64 * 1024;
 pub(crate) enum CloseBy {
     /// `Caller::close`: the caller's own writes are refused from then on.
     Caller,
-    /// A listener stop, which bounds the drains it starts itself.
+    /// A listener stop, which bounds the drains it starts itself. Input that has reached
+    /// the connection when its close begins is still given to the service.
     Stop,
+    /// A stop forcing the close of the connection whose callback called it: it closes when
+    /// that callback returns, reading nothing more.
+    StopNow,
+}
+
+impl CloseBy {
+    /// A stop of the listener, graceful or forced (for the stats).
+    pub(crate) fn is_stop(self) -> bool {
+        matches!(self, CloseBy::Stop | CloseBy::StopNow)
+    }
+}
+
+/// What the connection thread does when a callback returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Go on serving: read (or hand out the input already read).
+    Serve,
+    /// A graceful stop came: serve only the input that has already arrived, then close
+    /// ([`Outbound::end_last_input`]).
+    LastInput,
+    /// Close now (a close that waited for the callback, or the connection was closed by
+    /// force).
+    Close,
 }
 
 /// Who writes, and how long the write may wait.
@@ -77,11 +101,14 @@ pub(crate) enum Wait {
 enum Stage {
     /// Accepted; `on_connect` has not started. A stop now closes it without callbacks.
     Accepted,
-    /// The connection thread runs a callback. A close asked for meanwhile (`close`) begins
-    /// when the callback returns, so that its reply still goes out.
+    /// The connection thread runs a callback, or hands out input it has read already. A
+    /// close asked for meanwhile (`close`) begins when the callback returns, so that its
+    /// reply still goes out; with a stop, after the input that has arrived by then.
     InCallback { close: Option<CloseBy> },
-    /// The connection thread waits for input: a close asked for now begins at once.
-    Reading,
+    /// The connection thread waits for input: a close asked for now begins at once,
+    /// unless it is a stop and input has arrived (`close`: the stop, which then waits
+    /// until that input has been served).
+    Reading { close: Option<CloseBy> },
     /// The connection thread runs a stream handler, which reads and writes as it goes. A
     /// `Caller` close begins at once (its reads then see the end of stream when the peer
     /// answers our FIN); a stop waits for the handler to return (`close`).
@@ -269,27 +296,19 @@ impl Outbound {
         true
     }
 
-    /// New input arrived: may `on_bytes` run for it? `false` once a close has begun (the
+    /// New input arrived: may a callback run for it? `false` once a close has begun (the
     /// input is then part of the drain).
     pub(crate) fn enter_callback(&self) -> bool {
         let mut st = self.lock();
-        if !matches!(st.stage, Stage::Reading) {
-            return false;
-        }
-        st.stage = Stage::InCallback { close: None };
-        true
-    }
-
-    /// A callback returned. `false` when a close was asked for meanwhile (the connection
-    /// thread then runs it) or the connection was closed by force.
-    pub(crate) fn leave_callback(&self) -> bool {
-        let mut st = self.lock();
         match st.stage {
-            Stage::InCallback { close: None } => {
-                st.stage = Stage::Reading;
+            Stage::Reading { close } => {
+                st.stage = Stage::InCallback { close };
                 true
             }
-            // The reply is out; now the close that waited for it.
+            // Input read before was still being handed out (see `leave_callback`).
+            Stage::InCallback {
+                close: None | Some(CloseBy::Stop),
+            } => true,
             Stage::InCallback { close: Some(_) } => {
                 st.stage = Stage::Closing {
                     finisher: Finisher::Owner,
@@ -297,6 +316,42 @@ impl Outbound {
                 false
             }
             _ => false,
+        }
+    }
+
+    /// A callback returned. `buffered`: input already read waits to be handed out, so the
+    /// connection thread will not wait on the socket next (it stays "in a callback", where
+    /// a stop waits for it rather than sending FIN under it).
+    pub(crate) fn leave_callback(&self, buffered: bool) -> Next {
+        let mut st = self.lock();
+        match st.stage {
+            Stage::InCallback { close: None } => {
+                if !buffered {
+                    st.stage = Stage::Reading { close: None };
+                }
+                Next::Serve
+            }
+            Stage::InCallback {
+                close: Some(CloseBy::Stop),
+            } => Next::LastInput,
+            // The reply is out; now the close that waited for it.
+            Stage::InCallback { close: Some(_) } => {
+                st.stage = Stage::Closing {
+                    finisher: Finisher::Owner,
+                };
+                Next::Close
+            }
+            _ => Next::Close,
+        }
+    }
+
+    /// The input that had arrived when a stop came has been served: the close begins.
+    pub(crate) fn end_last_input(&self) {
+        let mut st = self.lock();
+        if let Stage::InCallback { .. } | Stage::Reading { .. } = st.stage {
+            st.stage = Stage::Closing {
+                finisher: Finisher::Owner,
+            };
         }
     }
 
@@ -390,7 +445,7 @@ impl Outbound {
         !matches!(
             self.lock().stage,
             Stage::Accepted
-                | Stage::Reading
+                | Stage::Reading { close: None }
                 | Stage::InCallback { close: None }
                 | Stage::Streaming { close: None }
         )
@@ -488,7 +543,7 @@ impl Outbound {
             } if by_caller => Err(self.closed()),
             Stage::Accepted
             | Stage::InCallback { .. }
-            | Stage::Reading
+            | Stage::Reading { .. }
             | Stage::Streaming { .. } => Ok(()),
             Stage::Aborted {
                 failure: Some(first),
@@ -571,8 +626,10 @@ impl Outbound {
     /// Asks for an orderly close from another thread: what is queued is sent, then FIN,
     /// then the connection thread drains input and runs `on_close`. Returns at once.
     ///
-    /// Returns `true` when FIN was sent here and nobody bounds the drain that follows: the
-    /// caller (a stop) must abort the connection after the drain timeout.
+    /// Returns `true` when FIN was sent here and nobody bounds the drain that follows, or
+    /// when a stop waits for the connection thread to serve input that has arrived (the
+    /// rest of a TLS record may never come): the caller (a stop) must abort the connection
+    /// after the drain timeout.
     pub(crate) fn request_close(self: &Arc<Self>, by: CloseBy) -> bool {
         let mut st = self.lock();
         st.asked_by.get_or_insert(by);
@@ -584,16 +641,24 @@ impl Outbound {
                 };
                 false
             }
-            // The callback's reply goes out first; a Caller close refuses caller writes now.
+            // The callback's reply goes out first; a Caller close refuses caller writes now,
+            // and a forced close reads nothing more.
             Stage::InCallback { close } => {
-                if close.is_none() || by == CloseBy::Caller {
+                if close.is_none() || by != CloseBy::Stop {
                     *close = Some(by);
                 }
                 false
             }
-            Stage::Reading => self.close_while_reading(st, by),
+            // Input has arrived (or the peer's end of stream, or an error): the connection
+            // thread is about to read it and serves it before it closes.
+            Stage::Reading { close: None } if by == CloseBy::Stop && self.socket.has_input() => {
+                st.stage = Stage::Reading { close: Some(by) };
+                true
+            }
+            Stage::Reading { close: Some(_) } if by == CloseBy::Stop => false,
+            Stage::Reading { .. } => self.close_while_reading(st, by),
             // A stop lets the handler finish (until the stop's deadline forces it).
-            Stage::Streaming { close } if by == CloseBy::Stop => {
+            Stage::Streaming { close } if by.is_stop() => {
                 close.get_or_insert(by);
                 false
             }
@@ -610,7 +675,7 @@ impl Outbound {
     /// thread then finishes. A `Caller` close has the writer thread watch that answer
     /// come; a stop watches it itself.
     fn close_while_reading(self: &Arc<Self>, mut st: MutexGuard<'_, State>, by: CloseBy) -> bool {
-        if by == CloseBy::Stop && st.is_idle() && st.writer.is_none() {
+        if by.is_stop() && st.is_idle() && st.writer.is_none() {
             // The common case of a stop: FIN now, from here, with no thread to start.
             let last = self.socket.close_notify();
             let sent = net::send_now(self.socket.stream(), &last).unwrap_or(last.len());

@@ -174,6 +174,11 @@ impl Socket {
         false
     }
 
+    /// Whether input waits to be read: bytes, the peer's end of stream, or an error.
+    pub(crate) fn has_input(&self) -> bool {
+        net::has_input(&self.stream)
+    }
+
     /// What to send last, before FIN: TLS's close_notify alert, nothing for plain TCP.
     pub(crate) fn close_notify(&self) -> Vec<u8> {
         #[cfg(feature = "tls")]

@@ -12,6 +12,7 @@ use std::time::Instant;
 use super::caller::Caller;
 use super::inbound::Inbound;
 use super::limits;
+use super::outbound::Next;
 use super::stream::Stream;
 use super::{CloseBy, Connection};
 use crate::error::{Error, ErrorKind};
@@ -126,7 +127,7 @@ fn streamed(conn: &Arc<Connection>, caller: &Caller, handler: &Handler) {
 
 /// What closed the connection, for the listener's stats.
 fn cause(conn: &Connection, end: &End) -> Cause {
-    let by_stop = conn.out.asked_by() == Some(CloseBy::Stop);
+    let by_stop = conn.out.asked_by().is_some_and(CloseBy::is_stop);
     match end {
         End::PeerClosed => Cause::Peer,
         End::Local { .. } | End::Forced if by_stop => Cause::Stop,
@@ -197,13 +198,36 @@ fn handshake(conn: &Arc<Connection>) -> bool {
 fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionService) -> End {
     let mut inbound = Inbound::new(conn.settings.read_buffer_size);
     conn.socket().touch();
-    if !conn.out.leave_callback() {
-        return stopped(conn); // closed during on_connect
+    if let Err(e) = inbound.prime(conn) {
+        return read_error(conn, e);
     }
+    // Set once a graceful stop came: what is left of the input that had arrived by then.
+    let mut last: Option<LastInput> = None;
+    let mut next = conn.out.leave_callback(inbound.buffered());
     loop {
-        let data = match inbound.read(conn, limits::read_deadline(conn)) {
+        match next {
+            Next::Serve => {}
+            Next::Close => return stopped(conn),
+            Next::LastInput => {
+                let pass = last.get_or_insert_with(|| LastInput::new(conn));
+                if !pass.more(conn, &inbound) {
+                    conn.out.end_last_input();
+                    return stopped(conn);
+                }
+            }
+        }
+        let deadline = match &last {
+            Some(pass) => Some(pass.until),
+            None => limits::read_deadline(conn),
+        };
+        let data = match inbound.read(conn, deadline) {
             Ok(None) => return end_of_input(conn, caller, handler),
             Ok(Some(data)) => data,
+            Err(e) if net::is_timeout(&e) && last.is_some() => {
+                // The rest of a TLS record that had begun to arrive never came.
+                conn.out.end_last_input();
+                return stopped(conn);
+            }
             Err(e) if net::is_timeout(&e) => match limits::passed(conn) {
                 Some(error) => return failed(conn, error, true),
                 None => continue, // traffic moved the deadline on
@@ -214,6 +238,9 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
         if let Some(error) = limits::lifetime_over(conn) {
             // A peer that never lets a read time out still meets its lifetime.
             return failed(conn, error, true);
+        }
+        if let Some(pass) = &mut last {
+            pass.taken += data.len();
         }
         if !conn.out.enter_callback() {
             // A close began while we waited: these bytes are part of the drain.
@@ -229,9 +256,38 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
         if let Err(err) = written {
             return failed(conn, err, false);
         }
-        if !conn.out.leave_callback() {
-            return stopped(conn);
+        next = conn.out.leave_callback(inbound.buffered());
+    }
+}
+
+/// The last input of a connection a graceful stop closes: what had arrived when its close
+/// began (when the stop came, or when the callback running then returned) is still served,
+/// its replies sent. Bounded by what the socket's receive buffer could hold then, so that
+/// a peer that keeps sending cannot hold the close, and by the drain timeout, for a TLS
+/// record whose rest never comes.
+#[derive(Debug)]
+struct LastInput {
+    /// Input read in this pass.
+    taken: usize,
+    /// The most it reads.
+    most: usize,
+    /// The deadline of its reads.
+    until: Instant,
+}
+
+impl LastInput {
+    fn new(conn: &Connection) -> LastInput {
+        LastInput {
+            taken: 0,
+            most: net::receive_buffer(conn.socket().stream()),
+            until: Instant::now() + conn.settings.drain_timeout,
         }
+    }
+
+    /// Whether there is more of it to serve: input read already and not handed out, or
+    /// input waiting on the socket.
+    fn more(&self, conn: &Connection, inbound: &Inbound) -> bool {
+        inbound.buffered() || (self.taken < self.most && conn.socket().has_input())
     }
 }
 
@@ -273,7 +329,7 @@ fn end_of_input(
         return end_of_stream(conn);
     }
     let outcome = guarded(conn, "on_eof", || handler.on_eof(caller));
-    conn.out.leave_callback();
+    conn.out.leave_callback(false);
     match outcome {
         Ok(Ok(())) => end_of_stream(conn),
         Ok(Err(err)) | Err(err) => failed(conn, err, true),

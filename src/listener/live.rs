@@ -246,7 +246,8 @@ impl Live {
     }
 
     /// Asks every open connection to close in order. Returns the ones that were idle and
-    /// got their FIN right away: the caller forces them after the drain timeout.
+    /// got their FIN right away, or had input waiting to be served: the caller forces them
+    /// after the drain timeout.
     pub(crate) fn close_all(&self) -> Vec<Arc<Connection>> {
         let mut draining = self.connections();
         draining.retain(|conn| conn.request_close(CloseBy::Stop));
@@ -265,7 +266,7 @@ impl Live {
         let own = self.own_connection();
         for conn in conns {
             if Some(conn.id) == own {
-                conn.request_close(CloseBy::Stop);
+                conn.request_close(CloseBy::StopNow);
             } else {
                 conn.abort();
             }

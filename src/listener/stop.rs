@@ -148,7 +148,8 @@ impl Control {
         let deadline = Instant::now() + timeout;
         let live = stop_accepting(running);
         // Idle connections got FIN at once; give their peers the drain timeout to answer
-        // with theirs. Busy ones finish their callback, flush and drain on their own.
+        // with theirs (and those with input waiting as long to serve it). Busy ones finish
+        // their callback, flush and drain on their own.
         let draining = live.close_all();
         let drained = Instant::now() + self.drain_timeout;
         if !draining.is_empty() && live.wait_idle(drained.min(deadline)) > 0 {
@@ -242,9 +243,13 @@ impl StopHandle {
     /// closes in order and runs `on_close`; every thread is joined. Connections still open
     /// at `timeout` are closed by force.
     ///
-    /// Known limit: input a connection has not read yet when the stop comes (it waits to
-    /// be read, or its thread is still in `on_connect`) is drained, not given to
-    /// `on_bytes` — even if it arrived before the stop.
+    /// Input that has reached a connection when its close begins (when the stop comes, or
+    /// when the callback running then returns) is still served: `on_bytes` gets it and its
+    /// replies are sent, and a peer that had finished sending gets `on_eof`. At most what the
+    /// socket's receive buffer holds, for at most the drain timeout, so that a peer that
+    /// keeps sending cannot hold the stop; what arrives after that is drained. (A narrow
+    /// race remains: when the stop finds a connection waiting for input, input its thread
+    /// has read in that very instant, not yet given to `on_bytes`, is drained.)
     ///
     /// Returns within `timeout` plus at most 2 s; when it returns, no callback of the
     /// listener starts any more, but the `on_close` of a connection whose callback is still
