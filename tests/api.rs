@@ -329,6 +329,76 @@ fn a_graceful_stop_from_inside_a_callback_does_not_wait_for_itself() {
     assert!(!listener.is_running());
 }
 
+/// Its first `on_bytes` waits until another thread's stop has begun, then stops the
+/// listener itself (a "shutdown" command while a signal thread is stopping).
+struct StopsDuringAStop(synctcp::StopHandle);
+
+impl ConnectionService for StopsDuringAStop {
+    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+        wait_until(WAIT, "the other stop to begin", || !self.0.is_running());
+        let started = Instant::now();
+        self.0.graceful_stop(Duration::from_secs(10))?;
+        Ok(format!("stopped in {} ms", started.elapsed().as_millis()).into())
+    }
+}
+
+#[test]
+fn a_stop_from_inside_a_callback_during_another_stop_returns_at_once_and_its_reply_goes_out() {
+    let mut listener = Listener::bind(LOOPBACK).unwrap();
+    let stop = listener.stop_handle();
+    let inner = stop.clone();
+    listener
+        .attach(move |_| Ok(StopsDuringAStop(inner.clone())))
+        .unwrap();
+    listener.start().unwrap();
+    let client = connect(&listener);
+    client.write_bytes(b"stop").unwrap();
+    let outer = thread::spawn(move || {
+        let started = Instant::now();
+        (
+            stop.graceful_stop(Duration::from_secs(5)),
+            started.elapsed(),
+        )
+    });
+    // Before the fix, the two stops waited for each other until the outer one's deadline
+    // forced the connection closed, its reply lost.
+    let reply = String::from_utf8(read_to_end(&client).unwrap()).unwrap();
+    assert!(reply.starts_with("stopped in "), "{reply:?}");
+    let (outcome, took) = outer.join().unwrap();
+    outcome.unwrap();
+    assert!(
+        took < Duration::from_secs(5),
+        "the outer stop took {took:?}"
+    );
+}
+
+#[test]
+fn an_immediate_stop_hurries_a_graceful_stop_under_way() {
+    // A peer that never answers our FIN holds a graceful stop for the drain timeout; an
+    // immediate stop (a second Ctrl-C) closes it at once.
+    let config = listener_config().drain_timeout(Duration::from_secs(60));
+    let listener = echo_listener_with(config);
+    let client = connect(&listener);
+    client.write_bytes(b"up").unwrap();
+    assert_eq!(client.read_bytes_exact(2).unwrap(), b"up");
+    let stop = listener.stop_handle();
+    let graceful = {
+        let stop = stop.clone();
+        thread::spawn(move || stop.graceful_stop(Duration::from_secs(120)))
+    };
+    wait_until(WAIT, "the graceful stop to begin", || !stop.is_running());
+    let started = Instant::now();
+    stop.immediate_stop().unwrap();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the immediate stop waited for the graceful one: {took:?}"
+    );
+    graceful.join().unwrap().unwrap();
+    assert!(listener.connection_count() == 0);
+    drop(client);
+}
+
 // ---- errors users raise ----
 
 struct Parser(mpsc::Sender<(ErrorKind, String, bool)>);

@@ -294,7 +294,7 @@ impl Live {
     }
 
     /// The connection this thread serves, if it is one of this set's workers.
-    fn own_connection(&self) -> Option<u64> {
+    pub(crate) fn own_connection(&self) -> Option<u64> {
         match SERVING.with(Cell::get) {
             Some((key, id)) if key == self.key() => Some(id),
             _ => None,

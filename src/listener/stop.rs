@@ -26,8 +26,17 @@ pub(crate) struct Running {
 enum State {
     Stopped,
     Running(Running),
-    /// A stop is under way (on some thread); others wait for it.
-    Stopping,
+    /// A stop is under way (on some thread), closing these connections; other stops wait
+    /// for it (see [`Control::begin_stop`]).
+    Stopping(Arc<Live>),
+}
+
+/// What [`Control::begin_stop`] found.
+enum Begin {
+    /// The listener runs: this stop stops it.
+    Stop(Running),
+    /// Nothing left for this stop to do; it returns this.
+    Done(Result<()>),
 }
 
 /// The running state of a listener, shared with its stop handles.
@@ -117,21 +126,40 @@ impl Control {
         }
     }
 
-    /// Takes the running state for a stop; `None` when not running. A stop under way on
-    /// another thread is waited for: when this returns `None`, the listener has stopped.
-    fn begin_stop(&self) -> Option<Running> {
+    /// Takes the running state for a stop, or says what the stop returns without one. A
+    /// stop under way on another thread is waited for, so that the listener has stopped
+    /// when this returns — with two exceptions. An immediate stop (`now`) closes every
+    /// connection of the stop under way by force and waits for them (not for that stop)
+    /// as it would for its own. And a stop called from inside one of the listener's own
+    /// callbacks returns at once: the stop under way cannot end before that callback has
+    /// returned, and it closes the callback's connection then.
+    fn begin_stop(&self, now: bool) -> Begin {
         let mut state = self.lock();
         loop {
-            match std::mem::replace(&mut *state, State::Stopping) {
-                State::Running(running) => return Some(running),
-                State::Stopped => {
-                    *state = State::Stopped;
-                    return None;
+            let live = match &*state {
+                State::Stopped => return Begin::Done(Ok(())),
+                State::Running(running) => {
+                    let stopping = State::Stopping(Arc::clone(&running.live));
+                    let State::Running(running) = std::mem::replace(&mut *state, stopping) else {
+                        unreachable!("matched as running");
+                    };
+                    return Begin::Stop(running);
                 }
-                State::Stopping => {
-                    state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                State::Stopping(live) => Arc::clone(live),
+            };
+            let in_callback = live.own_connection().is_some();
+            if now || in_callback {
+                drop(state);
+                if now {
+                    live.force_all();
                 }
+                if in_callback {
+                    return Begin::Done(Ok(()));
+                }
+                let left = live.wait_idle(Instant::now() + FORCE_GRACE);
+                return Begin::Done(self.outcome(left, "immediate stop of"));
             }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
     }
 
@@ -142,8 +170,9 @@ impl Control {
 
     /// See [`StopHandle::graceful_stop`].
     pub(crate) fn graceful_stop(&self, timeout: Duration) -> Result<()> {
-        let Some(running) = self.begin_stop() else {
-            return Ok(());
+        let running = match self.begin_stop(false) {
+            Begin::Stop(running) => running,
+            Begin::Done(outcome) => return outcome,
         };
         let deadline = Instant::now() + timeout;
         let live = stop_accepting(running);
@@ -164,8 +193,9 @@ impl Control {
 
     /// See [`StopHandle::immediate_stop`].
     pub(crate) fn immediate_stop(&self) -> Result<()> {
-        let Some(running) = self.begin_stop() else {
-            return Ok(());
+        let running = match self.begin_stop(true) {
+            Begin::Stop(running) => running,
+            Begin::Done(outcome) => return outcome,
         };
         let live = stop_accepting(running);
         live.force_all();
@@ -177,6 +207,12 @@ impl Control {
         live.join_finished();
         *self.stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(live));
         self.end_stop();
+        self.outcome(left, operation)
+    }
+
+    /// What a stop returns when `left` connection threads are still inside callbacks after
+    /// the forced close.
+    fn outcome(&self, left: usize, operation: &str) -> Result<()> {
         if left > 0 {
             return Err(Error::with(
                 ErrorKind::Timeout,
@@ -203,9 +239,12 @@ pub(crate) fn stop_accepting(running: Running) -> Arc<Live> {
 /// "shutdown" command, a signal handler thread).
 ///
 /// Stopping a listener that is not running does nothing; a stop already under way on
-/// another thread is waited for. A stop called from inside one of the listener's own
-/// callbacks does not wait for that callback's connection (which could not end while it
-/// waits): that connection closes when its callback returns, its reply sent first.
+/// another thread is waited for, and an `immediate_stop` first closes its connections by
+/// force (a second Ctrl-C hurries the first). A stop called from inside one of the
+/// listener's own callbacks does not wait for that callback's connection (which could not
+/// end while it waits): that connection closes when its callback returns, its reply sent
+/// first; and with another stop under way, it returns at once, leaving the rest to that
+/// stop.
 ///
 /// # Examples
 ///
@@ -245,11 +284,12 @@ impl StopHandle {
     ///
     /// Input that has reached a connection when its close begins (when the stop comes, or
     /// when the callback running then returns) is still served: `on_bytes` gets it and its
-    /// replies are sent, and a peer that had finished sending gets `on_eof`. At most what the
-    /// socket's receive buffer holds, for at most the drain timeout, so that a peer that
-    /// keeps sending cannot hold the stop; what arrives after that is drained. (A narrow
-    /// race remains: when the stop finds a connection waiting for input, input its thread
-    /// has read in that very instant, not yet given to `on_bytes`, is drained.)
+    /// replies are sent, and a peer that had finished sending gets `on_eof`. At most what
+    /// can be waiting in the socket (its receive buffer; for a Unix socket, what a sender's
+    /// buffer holds), for at most the drain timeout, so that a peer that keeps sending
+    /// cannot hold the stop; what arrives after that is drained. (A narrow race remains:
+    /// when the stop finds a connection waiting for input, input its thread has read in
+    /// that very instant, not yet given to `on_bytes`, is drained.)
     ///
     /// Returns within `timeout` plus at most 2 s; when it returns, no callback of the
     /// listener starts any more, but the `on_close` of a connection whose callback is still
