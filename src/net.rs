@@ -275,11 +275,24 @@ pub(crate) fn has_input(stream: &Sock) -> bool {
     }
 }
 
-/// The size of the socket's receive buffer: the most input that can be waiting in it.
-pub(crate) fn receive_buffer(stream: &Sock) -> usize {
-    SockRef::from(stream)
+/// The most input that can be waiting in the socket: its receive buffer for TCP. A Unix
+/// socket's queue is bounded by the sender's send buffer instead, which any sender may
+/// raise to twice `net.core.wmem_max`.
+pub(crate) fn most_waiting(stream: &Sock) -> usize {
+    let receive = SockRef::from(stream)
         .recv_buffer_size()
-        .unwrap_or(256 * 1024)
+        .unwrap_or(256 * 1024);
+    match stream {
+        Sock::Tcp(_) => receive,
+        #[cfg(unix)]
+        Sock::Unix(_) => {
+            let wmem_max = std::fs::read_to_string("/proc/sys/net/core/wmem_max")
+                .ok()
+                .and_then(|text| text.trim().parse::<usize>().ok())
+                .unwrap_or(4 << 20);
+            receive.max(wmem_max.saturating_mul(2))
+        }
+    }
 }
 
 /// Reads what is already buffered on the socket without waiting, and discards it, so that

@@ -269,39 +269,78 @@ mod unix {
     }
 
     #[test]
-    fn a_peer_that_keeps_sending_does_not_hold_the_close() {
-        // The stop serves what had arrived, not all the peer will ever send: the close
-        // begins while the peer is still writing to a consumer slower than itself. (The
-        // drain timeout, which also bounds how long that lasts, is out of the way here.)
-        let path = SocketPath::new("stop-flood");
-        let config = ListenerConfig::new()
-            .read_buffer_size(1024)
-            .drain_timeout(WAIT * 3);
-        let (_listener, go, seen) =
-            watched(&path.address(), config, StopIn::OnConnect, Answer::Slowly);
+    fn all_a_unix_peer_with_a_big_send_buffer_had_sent_is_served() {
+        // A Unix socket's queue is bounded by the sender's buffer, which any sender may
+        // raise far past the receiver's SO_RCVBUF (before the fix, only ~208 KiB of it was
+        // served and the rest drained).
+        let path = SocketPath::new("stop-big-sndbuf");
+        let (_listener, go, seen) = watched(
+            &path.address(),
+            ListenerConfig::new(),
+            StopIn::OnConnect,
+            Answer::AtEof,
+        );
         let mut peer = peer(&path);
-        let (done_tx, done) = mpsc::channel::<()>();
-        let (begun_tx, begun) = mpsc::channel::<()>();
-        let flood = thread::spawn(move || {
-            let chunk = [1u8; 16 * 1024];
-            while done.try_recv().is_err() {
-                if peer.write(&chunk).is_err() {
-                    break; // our side closed
-                }
-                let _ = begun_tx.send(());
+        socket2::SockRef::from(&peer)
+            .set_send_buffer_size(2 << 20)
+            .unwrap();
+        // Fill the socket until it takes no more: all of it is in the listener's socket.
+        peer.set_nonblocking(true).unwrap();
+        let chunk = [5u8; 16 * 1024];
+        let mut sent = 0;
+        loop {
+            match peer.write(&chunk) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("write: {e}"),
             }
-        });
-        begun.recv_timeout(WAIT).expect("the flood began");
+        }
+        peer.set_nonblocking(false).unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
         go.send(()).unwrap();
 
-        let events = until_closed(&seen); // fails (after the wait) if the flood holds the close
-        let _ = done_tx.send(());
-        flood.join().unwrap();
-        assert!(
-            !served(&events).0.is_empty(),
-            "some of what had arrived was served"
-        );
+        let mut answer = String::new();
+        peer.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, format!("got {sent}"));
+        let (bytes, eof) = served(&until_closed(&seen));
+        assert_eq!(bytes.len(), sent);
+        assert!(eof);
     }
+}
+
+#[test]
+fn a_peer_that_keeps_sending_does_not_hold_the_close() {
+    // The stop serves what had arrived, not all the peer will ever send: the close
+    // begins while the peer is still writing to a consumer slower than itself. (The
+    // drain timeout, which also bounds how long that lasts, is out of the way here.) Over
+    // TCP, whose window keeps the receiving socket full while the peer has more to send.
+    let config = ListenerConfig::new()
+        .read_buffer_size(1024)
+        .drain_timeout(WAIT * 3);
+    let (listener, go, seen) = watched("127.0.0.1:0", config, StopIn::OnConnect, Answer::Slowly);
+    let mut peer = std::net::TcpStream::connect(listener.local_addr().to_string()).unwrap();
+    peer.set_write_timeout(Some(WAIT)).unwrap();
+    let (done_tx, done) = mpsc::channel::<()>();
+    let (begun_tx, begun) = mpsc::channel::<()>();
+    let flood = thread::spawn(move || {
+        let chunk = [1u8; 16 * 1024];
+        while done.try_recv().is_err() {
+            if peer.write(&chunk).is_err() {
+                break; // our side closed
+            }
+            let _ = begun_tx.send(());
+        }
+    });
+    begun.recv_timeout(WAIT).expect("the flood began");
+    go.send(()).unwrap();
+
+    let events = until_closed(&seen); // fails (after the wait) if the flood holds the close
+    let _ = done_tx.send(());
+    flood.join().unwrap();
+    assert!(
+        !served(&events).0.is_empty(),
+        "some of what had arrived was served"
+    );
 }
 
 #[cfg(feature = "tls")]

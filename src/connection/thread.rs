@@ -262,9 +262,9 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
 
 /// The last input of a connection a graceful stop closes: what had arrived when its close
 /// began (when the stop came, or when the callback running then returned) is still served,
-/// its replies sent. Bounded by what the socket's receive buffer could hold then, so that
-/// a peer that keeps sending cannot hold the close, and by the drain timeout, for a TLS
-/// record whose rest never comes.
+/// its replies sent. Bounded by what could be waiting in the socket then, so that a peer
+/// that keeps sending cannot hold the close, and by the drain timeout (a slow service, a
+/// TLS record whose rest never comes).
 #[derive(Debug)]
 struct LastInput {
     /// Input read in this pass.
@@ -279,7 +279,7 @@ impl LastInput {
     fn new(conn: &Connection) -> LastInput {
         LastInput {
             taken: 0,
-            most: net::receive_buffer(conn.socket().stream()),
+            most: net::most_waiting(conn.socket().stream()),
             until: Instant::now() + conn.settings.drain_timeout,
         }
     }
