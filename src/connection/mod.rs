@@ -143,6 +143,7 @@ impl Connection {
         let _ = self.owner.set(std::thread::current().id());
     }
 
+    #[inline]
     fn is_owner(&self) -> bool {
         self.owner.get() == Some(&std::thread::current().id())
     }
@@ -170,6 +171,7 @@ impl Connection {
 
     /// A reply from the connection's own callbacks (returned from `on_bytes`, or a
     /// `Framed` reply): not refused after `Caller::close` inside that callback.
+    #[inline]
     pub(crate) fn reply(&self, data: &[u8]) -> Result<()> {
         let how = Write {
             owner: self.is_owner(),

@@ -300,6 +300,11 @@ impl Outbound {
     /// input is then part of the drain).
     pub(crate) fn enter_callback(&self) -> bool {
         let mut st = self.lock();
+        // The common case first, written so that it compiles to a test and a store.
+        if matches!(st.stage, Stage::Reading { close: None }) {
+            st.stage = Stage::InCallback { close: None };
+            return true;
+        }
         match st.stage {
             Stage::Reading { close } => {
                 st.stage = Stage::InCallback { close };
