@@ -547,6 +547,14 @@ fn client_with_a_huge_certificate_flight_against_a_server_that_stops_reading() {
                 .client_cert(&chain_path, pki.path("client.key"))
                 .handshake_timeout(HS),
         );
+    // Build the client's TLS configuration (8 MiB of PEM to parse) before the timed
+    // connect: a peer that closes at once fails the handshake, and the configuration is
+    // kept for the next connect. Only the handshake is timed.
+    let closer = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closer_port = closer.local_addr().unwrap().port();
+    let closing = thread::spawn(move || drop(closer.accept()));
+    assert!(Client::connect_with(("localhost", closer_port), &config).is_err());
+    closing.join().unwrap();
     let start = Instant::now();
     let r = Client::connect_with(("localhost", p), &config);
     let took = start.elapsed();
