@@ -329,12 +329,13 @@ fn a_graceful_stop_from_inside_a_callback_does_not_wait_for_itself() {
     assert!(!listener.is_running());
 }
 
-/// Its first `on_bytes` waits until another thread's stop has begun, then stops the
-/// listener itself (a "shutdown" command while a signal thread is stopping).
-struct StopsDuringAStop(synctcp::StopHandle);
+/// Its first `on_bytes` says it runs, waits until another thread's stop has begun, then
+/// stops the listener itself (a "shutdown" command while a signal thread is stopping).
+struct StopsDuringAStop(synctcp::StopHandle, mpsc::Sender<()>);
 
 impl ConnectionService for StopsDuringAStop {
     fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+        let _ = self.1.send(());
         wait_until(WAIT, "the other stop to begin", || !self.0.is_running());
         let started = Instant::now();
         self.0.graceful_stop(Duration::from_secs(10))?;
@@ -347,12 +348,20 @@ fn a_stop_from_inside_a_callback_during_another_stop_returns_at_once_and_its_rep
     let mut listener = Listener::bind(LOOPBACK).unwrap();
     let stop = listener.stop_handle();
     let inner = stop.clone();
+    let (running_tx, running) = mpsc::channel();
+    let running_tx = std::sync::Mutex::new(running_tx);
     listener
-        .attach(move |_| Ok(StopsDuringAStop(inner.clone())))
+        .attach(move |_| {
+            let running = running_tx.lock().unwrap().clone();
+            Ok(StopsDuringAStop(inner.clone(), running))
+        })
         .unwrap();
     listener.start().unwrap();
     let client = connect(&listener);
     client.write_bytes(b"stop").unwrap();
+    // The outer stop comes while the callback runs (before it, it would close the
+    // connection before the callback could).
+    running.recv_timeout(WAIT).expect("on_bytes runs");
     let outer = thread::spawn(move || {
         let started = Instant::now();
         (
@@ -364,6 +373,7 @@ fn a_stop_from_inside_a_callback_during_another_stop_returns_at_once_and_its_rep
     // forced the connection closed, its reply lost.
     let reply = String::from_utf8(read_to_end(&client).unwrap()).unwrap();
     assert!(reply.starts_with("stopped in "), "{reply:?}");
+    drop(client); // our FIN ends the connection's drain
     let (outcome, took) = outer.join().unwrap();
     outcome.unwrap();
     assert!(
