@@ -224,7 +224,8 @@ fn serve(conn: &Arc<Connection>, caller: &Caller, handler: &mut dyn ConnectionSe
             Ok(None) => return end_of_input(conn, caller, handler),
             Ok(Some(data)) => data,
             Err(e) if net::is_timeout(&e) && last.is_some() => {
-                // The rest of a TLS record that had begun to arrive never came.
+                // The drain timeout is over: a slow service, or the rest of a TLS record
+                // that had begun to arrive never came.
                 conn.out.end_last_input();
                 return stopped(conn);
             }
