@@ -228,14 +228,10 @@ fn arm(
 pub(crate) fn send_now(stream: &Sock, data: &[u8]) -> io::Result<usize> {
     #[cfg(unix)]
     {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let flags = libc::MSG_DONTWAIT;
         let sock = SockRef::from(stream);
         let mut sent = 0;
         while sent < data.len() {
-            match sock.send_with_flags(&data[sent..], flags) {
+            match sock.send_with_flags(&data[sent..], NOW) {
                 Ok(0) => break,
                 Ok(n) => sent += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -249,6 +245,29 @@ pub(crate) fn send_now(stream: &Sock, data: &[u8]) -> io::Result<usize> {
     {
         let _ = (stream, data);
         Ok(0)
+    }
+}
+
+/// The flags of a send that never waits (and never raises `SIGPIPE` where it can say so).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const NOW: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "android"))))]
+const NOW: libc::c_int = libc::MSG_DONTWAIT;
+
+/// One vectored send of what the socket takes now, without blocking: a `WouldBlock` error
+/// when it takes nothing (always, where the platform has no per-call non-blocking flag).
+pub(crate) fn send_vectored_now(stream: &Sock, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+    #[cfg(unix)]
+    loop {
+        match SockRef::from(stream).send_vectored_with_flags(bufs, NOW) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (stream, bufs);
+        Err(io::ErrorKind::WouldBlock.into())
     }
 }
 

@@ -92,12 +92,12 @@ impl ClientIo {
             let mut records = Vec::new();
             loop {
                 records.clear();
-                let taken = {
+                let sealed = {
                     let mut conn = tls.lock().unwrap_or_else(|e| e.into_inner());
-                    crate::tls::seal_into(&mut conn, rest, &mut records)?
+                    crate::tls::seal_send(&mut conn, rest, &self.stream, &mut records)?
                 };
                 net::send_all(&self.stream, &records, deadline, timeout)?;
-                rest = &rest[taken..];
+                rest = &rest[sealed.taken..];
                 if rest.is_empty() {
                     return Ok(());
                 }

@@ -101,15 +101,24 @@ impl Socket {
             let mut records = Vec::new();
             loop {
                 records.clear();
-                let taken = tls.seal(rest, &mut records)?;
+                let sealed = tls.seal_send(rest, &self.stream, &mut records)?;
+                self.sent_now(sealed.sent);
                 self.send_sealed(&records, deadline)?;
-                rest = &rest[taken..];
+                rest = &rest[sealed.taken..];
                 if rest.is_empty() {
                     return Ok(());
                 }
             }
         }
         self.send_sealed(data, deadline)
+    }
+
+    /// Counts `sent` bytes that a send without waiting moved.
+    fn sent_now(&self, sent: usize) {
+        if sent > 0 {
+            self.touch();
+            self.counters.bytes_out(sent);
+        }
     }
 
     /// Sends bytes as they are (plain data, or records already sealed), blocking until the
@@ -139,29 +148,18 @@ impl Socket {
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
             let mut used = 0;
+            let mut records = Vec::new();
             loop {
-                let mut records = Vec::new();
-                let taken = tls.seal(&data[used..], &mut records)?;
-                used += taken;
-                let sent = net::send_now(&self.stream, &records)?;
-                if sent > 0 {
-                    self.touch();
-                    self.counters.bytes_out(sent);
-                }
-                if sent < records.len() {
-                    records.drain(..sent);
+                let sealed = tls.seal_send(&data[used..], &self.stream, &mut records)?;
+                used += sealed.taken;
+                self.sent_now(sealed.sent);
+                if !records.is_empty() || used == data.len() {
                     return Ok((used, records));
-                }
-                if used == data.len() {
-                    return Ok((used, Vec::new()));
                 }
             }
         }
         let sent = net::send_now(&self.stream, data)?;
-        if sent > 0 {
-            self.touch();
-            self.counters.bytes_out(sent);
-        }
+        self.sent_now(sent);
         Ok((sent, Vec::new()))
     }
 

@@ -28,5 +28,6 @@ pub use trust::Trust;
 
 pub(crate) use listener_secure_socket::ServerTls;
 pub(crate) use session::{
-    drive_handshake, handshake_error, io_error, seal_into, truncated, Opened, ServerSession,
+    drive_handshake, handshake_error, io_error, seal_into, seal_send, truncated, Opened,
+    ServerSession,
 };

@@ -6,11 +6,12 @@
 //! (rustls issue 288), and a writer blocked on a full socket while holding it would stop
 //! the reader from draining the peer — both sides stuck, as in rustls issue 2556. So the
 //! lock is never held across socket I/O: the reader reads ciphertext into its own buffer
-//! first and only then takes the lock to decrypt; writers take it only to encrypt, and
-//! send the records afterwards through the connection's ordered write path.
+//! first and only then takes the lock to decrypt; writers take it to encrypt and to hand
+//! the socket what it takes without waiting, and send any rest afterwards, lock released,
+//! through the connection's ordered write path.
 
 use crate::sock::Sock;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -85,11 +86,15 @@ impl ServerSession {
         Ok(TlsInfo::of(&tls))
     }
 
-    /// Encrypts as much of `data` as the session takes at once, appending the records —
-    /// after any it was already waiting to send — to `out`; returns how many bytes of `data`
-    /// it took. See [`seal_into`].
-    pub(crate) fn seal(&self, data: &[u8], out: &mut Vec<u8>) -> io::Result<usize> {
-        seal_into(&mut self.lock(), data, out)
+    /// Encrypts as much of `data` as the session takes at once and sends the records as far
+    /// as the socket takes them without waiting; see [`seal_send`].
+    pub(crate) fn seal_send(
+        &self,
+        data: &[u8],
+        stream: &Sock,
+        rest: &mut Vec<u8>,
+    ) -> io::Result<Sealed> {
+        seal_send(&mut self.lock(), data, stream, rest)
     }
 
     /// Whether records wait to be sent.
@@ -120,8 +125,8 @@ impl ServerSession {
                 tls.read_tls(&mut ciphertext)?;
             }
             tls.process_new_packets().map_err(io_error)?;
-            match tls.reader().read_to_end(plain) {
-                Ok(_) => opened.closed = true,
+            match take_plaintext(&mut tls, plain) {
+                Ok(()) => opened.closed = true,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
@@ -138,12 +143,92 @@ impl ServerSession {
         let mut tls = self.lock();
         tls.read_tls(&mut io::empty())?;
         tls.process_new_packets().map_err(io_error)?;
-        match tls.reader().read_to_end(plain) {
-            Ok(_) => Ok(()),
+        match take_plaintext(&mut tls, plain) {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(truncated()),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(truncated()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Appends the plaintext the session holds to `plain`, chunk by chunk (no zeroed buffer to
+/// read into, as `read_to_end` would need). `Ok` once the peer's close_notify has been
+/// reached; otherwise the error the session's reader gives when it runs dry: `WouldBlock`
+/// while the stream goes on, `UnexpectedEof` after an end without close_notify.
+fn take_plaintext(tls: &mut ServerConnection, plain: &mut Vec<u8>) -> io::Result<()> {
+    let mut reader = tls.reader();
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let n = chunk.len();
+        plain.extend_from_slice(chunk);
+        reader.consume(n);
+    }
+}
+
+/// What [`seal_send`] did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sealed {
+    /// Bytes of the plaintext encrypted.
+    pub(crate) taken: usize,
+    /// Bytes of records the socket took at once.
+    pub(crate) sent: usize,
+}
+
+/// Encrypts as much of `data` as `tls` takes at once (see [`seal_into`]) and writes the
+/// records it then holds straight from its buffers to `stream`, as far as the socket takes
+/// them without waiting; the rest go to `rest`, for the caller to send next, before
+/// anything else. So the session's lock is never held while the socket is full, and when
+/// the socket has room (the usual case) the records are never copied out of rustls.
+pub(crate) fn seal_send<D>(
+    tls: &mut rustls::ConnectionCommon<D>,
+    data: &[u8],
+    stream: &Sock,
+    rest: &mut Vec<u8>,
+) -> io::Result<Sealed> {
+    let taken = encrypt(tls, data)?;
+    let mut socket = Now { stream, sent: 0 };
+    while tls.wants_write() {
+        match tls.write_tls(&mut socket) {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        // The socket is full: the rest waits outside the session.
+        while tls.wants_write() {
+            tls.write_tls(rest)?;
+        }
+    }
+    Ok(Sealed {
+        taken,
+        sent: socket.sent,
+    })
+}
+
+/// The socket as [`seal_send`] writes records to it: one vectored send of what it takes
+/// now, never waiting.
+struct Now<'a> {
+    stream: &'a Sock,
+    sent: usize,
+}
+
+impl Write for Now<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let n = crate::net::send_vectored_now(self.stream, bufs)?;
+        self.sent += n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -160,21 +245,26 @@ pub(crate) fn seal_into<D>(
     data: &[u8],
     out: &mut Vec<u8>,
 ) -> io::Result<usize> {
-    let taken = if data.is_empty() {
-        0
-    } else {
-        tls.writer().write(&data[..data.len().min(SEAL_CHUNK)])?
-    };
+    let taken = encrypt(tls, data)?;
     while tls.wants_write() {
         tls.write_tls(out)?;
     }
-    if taken == 0 && !data.is_empty() {
-        return Err(io::Error::new(
+    Ok(taken)
+}
+
+/// Hands rustls as much of `data` as it takes at once (at most [`SEAL_CHUNK`]) to encrypt;
+/// returns how much it took, which is more than nothing unless `data` is empty.
+fn encrypt<D>(tls: &mut rustls::ConnectionCommon<D>, data: &[u8]) -> io::Result<usize> {
+    if data.is_empty() {
+        return Ok(0);
+    }
+    match tls.writer().write(&data[..data.len().min(SEAL_CHUNK)])? {
+        0 => Err(io::Error::new(
             io::ErrorKind::WriteZero,
             "the TLS session took no bytes to encrypt",
-        ));
+        )),
+        taken => Ok(taken),
     }
-    Ok(taken)
 }
 
 /// Runs a handshake over `stream` until it completes, the peer fails it, or `timeout`
