@@ -1,8 +1,8 @@
 //! A deadline test for every timeout, each against the peer that does the worst thing for
 //! it: never reads, reads one byte a second, reads slowly but steadily, trickles, stalls
 //! in the middle of the TLS handshake, never closes after our FIN, or a callback that
-//! blocks. Every bound is the timeout plus 20 % plus 200 ms (and at least the timeout
-//! where ending early would be wrong too).
+//! blocks. Every bound is the timeout plus 50 % plus 300 ms (`common::bound`), and at least
+//! the timeout where ending early would be wrong too.
 //!
 //! No wait stands in for synchronisation: the tests wait for events (a callback, a
 //! returned call, a peer's end of stream), each with a deadline; a deadline that is
@@ -27,13 +27,6 @@ use synctcp::{
 };
 
 const MIB: usize = 1 << 20;
-
-/// The honest upper bound for something that should end at `timeout`.
-fn bound(timeout: Duration) -> Duration {
-    // Half again, plus 300 ms: a loaded 2-core machine delays a wake-up by a few hundred
-    // milliseconds (flakehunt saw 1.43 s for 1 s), and a 3x overshoot stays caught.
-    timeout + timeout / 2 + Duration::from_millis(300)
-}
 
 /// How long to wait for an outcome before declaring the deadline missed: well past
 /// `bound`, so the failure message can say how far past it things went.

@@ -24,13 +24,6 @@ fn handler_listener(
     listener
 }
 
-/// The honest bound for something that should end at `timeout`.
-fn bound(timeout: Duration) -> Duration {
-    // Half again, plus 300 ms: a loaded 2-core machine delays a wake-up by a few hundred
-    // milliseconds (flakehunt saw 1.43 s for 1 s), and a 3x overshoot stays caught.
-    timeout + timeout / 2 + Duration::from_millis(300)
-}
-
 fn tcp(listener: &Listener) -> TcpStream {
     let stream = TcpStream::connect(listener.local_addr()).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();

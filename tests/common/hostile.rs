@@ -16,12 +16,9 @@ pub const LOOPBACK: &str = "127.0.0.1:0";
 pub const WAIT: Duration = Duration::from_secs(20);
 pub const MIB: usize = 1 << 20;
 
-/// The honest upper bound for something that should end at `timeout`.
-pub fn bound(timeout: Duration) -> Duration {
-    // Half again, plus 300 ms: a loaded 2-core machine delays a wake-up by a few hundred
-    // milliseconds (flakehunt saw 1.43 s for 1 s), and a 3x overshoot stays caught.
-    timeout + timeout / 2 + Duration::from_millis(300)
-}
+#[path = "timing.rs"]
+mod timing;
+pub use timing::bound;
 
 pub fn assert_bounded(what: &str, elapsed: Duration, timeout: Duration) {
     assert!(

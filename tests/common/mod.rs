@@ -2,6 +2,10 @@
 //! that reports every callback on a channel, and bounded waits.
 #![allow(dead_code, unreachable_pub)]
 
+mod timing;
+#[allow(unused_imports)] // not every test binary times a deadline
+pub use timing::bound;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
