@@ -228,10 +228,10 @@ fn write_bytes_timeout_bounds_a_write_to_a_peer_that_never_reads() {
         .unwrap_err();
     let took = started.elapsed();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(
-        took >= timeout && took <= timeout + timeout / 5 + Duration::from_millis(200),
-        "{took:?}"
-    );
+    assert!(took >= timeout && took <= bound(timeout), "{took:?}");
+    // The error names the timeout the write was given, not the listener's write_timeout.
+    assert!(err.to_string().contains("timeout of 500ms"), "{err}");
+    assert!(!err.to_string().contains("write_timeout"), "{err}");
 }
 
 // ---- a reply after the peer has finished sending ----

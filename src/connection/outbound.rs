@@ -211,11 +211,22 @@ struct WriterThread {
     handle: JoinHandle<()>,
 }
 
-/// When a write must be done by, and whether that is the end of `max_lifetime`.
+/// When a write must be done by, and which limit that is (the error names it).
 #[derive(Debug, Clone, Copy)]
 struct Deadline {
     at: Option<Instant>,
-    lifetime: bool,
+    by: Limit,
+}
+
+/// The limit a write's deadline comes from.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    /// The listener's `write_timeout` (none: no deadline).
+    WriteTimeout,
+    /// The timeout given with the write (`write_bytes_timeout`).
+    Given(Duration),
+    /// The end of the connection's `max_lifetime`, when it comes first.
+    Lifetime,
 }
 
 impl Deadline {
@@ -368,7 +379,7 @@ impl Outbound {
     ///
     /// `Timeout` when the queue did not drain in time; the caller then aborts.
     pub(crate) fn finish(&self) -> Result<()> {
-        let deadline = self.deadline(self.settings.write_timeout);
+        let deadline = self.deadline(Limit::WriteTimeout);
         let mut st = self.lock();
         // Whoever was to send FIN, the connection thread does it now: it is here anyway.
         match st.stage {
@@ -478,8 +489,8 @@ impl Outbound {
         }
         let deadline = match how.wait {
             Wait::Never => return self.try_write(data, how.by_caller),
-            Wait::WriteTimeout => self.deadline(self.settings.write_timeout),
-            Wait::Timeout(timeout) => self.deadline(Some(timeout)),
+            Wait::WriteTimeout => self.deadline(Limit::WriteTimeout),
+            Wait::Timeout(timeout) => self.deadline(Limit::Given(timeout)),
         };
         let mut st = self.lock();
         while st.appending {
@@ -529,7 +540,7 @@ impl Outbound {
         // It fits (TLS records, a few bytes longer than their plaintext, may overrun the
         // bound by as much): queued without waiting for room. Its sends have the usual
         // deadline.
-        let deadline = self.deadline(self.settings.write_timeout);
+        let deadline = self.deadline(Limit::WriteTimeout);
         if !st.is_idle() {
             return self.append(st, Vec::new(), data, deadline, false);
         }
@@ -693,7 +704,7 @@ impl Outbound {
             if let Ok(jobs) = self.writer(&mut st) {
                 st.queued += last.len() - sent;
                 let piece = Piece::Wire(last[sent..].to_vec());
-                let deadline = self.deadline(self.settings.write_timeout);
+                let deadline = self.deadline(Limit::WriteTimeout);
                 let _ = jobs.send(Job::Data { piece, deadline });
             }
         }
@@ -843,18 +854,19 @@ impl Outbound {
         if !st.is_idle() {
             return None;
         }
-        self.send_fin(
-            st,
-            OnSocket::Writer,
-            self.deadline(self.settings.write_timeout),
-        );
+        self.send_fin(st, OnSocket::Writer, self.deadline(Limit::WriteTimeout));
         Some(watch)
     }
 
     // ---- deadlines and errors ----
 
     /// A new write's deadline: `timeout` from now, never past the end of `max_lifetime`.
-    fn deadline(&self, timeout: Option<Duration>) -> Deadline {
+    /// The deadline of a write bounded by `limit` (or by `max_lifetime`, if that ends first).
+    fn deadline(&self, limit: Limit) -> Deadline {
+        let timeout = match limit {
+            Limit::Given(t) => Some(t),
+            _ => self.settings.write_timeout,
+        };
         let by_timeout = timeout.map(|t| Instant::now() + t);
         let ends = self
             .settings
@@ -863,27 +875,29 @@ impl Outbound {
         match (by_timeout, ends) {
             (Some(t), Some(e)) if e < t => Deadline {
                 at: Some(e),
-                lifetime: true,
+                by: Limit::Lifetime,
             },
             (None, Some(e)) => Deadline {
                 at: Some(e),
-                lifetime: true,
+                by: Limit::Lifetime,
             },
-            (t, _) => Deadline {
-                at: t,
-                lifetime: false,
-            },
+            (t, _) => Deadline { at: t, by: limit },
         }
     }
 
     /// Which limit the deadline is: "within the write_timeout of 1s".
     fn deadline_text(&self, deadline: Deadline) -> String {
-        match (deadline.lifetime, self.settings.max_lifetime) {
-            (true, Some(life)) => format!("before the connection's max_lifetime of {life:?} ended"),
-            _ => match self.settings.write_timeout {
-                Some(t) => format!("within the write_timeout of {t:?}"),
-                None => "in time".to_string(),
-            },
+        match (
+            deadline.by,
+            self.settings.max_lifetime,
+            self.settings.write_timeout,
+        ) {
+            (Limit::Lifetime, Some(life), _) => {
+                format!("before the connection's max_lifetime of {life:?} ended")
+            }
+            (Limit::Given(t), _, _) => format!("within the write's timeout of {t:?}"),
+            (_, _, Some(t)) => format!("within the write_timeout of {t:?}"),
+            _ => "in time".to_string(),
         }
     }
 
