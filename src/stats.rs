@@ -8,6 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// how a server that runs for months is doing, without a debugger. Counts start at bind
 /// and go on across stops and restarts.
 ///
+/// The counters are read one after another, not frozen together: while connections come
+/// and go, the figures of one snapshot can be a few events apart (a connection counted in
+/// `accepted` but not yet in `active`, say). Compare snapshots taken while the listener is
+/// quiet when the figures must agree exactly.
+///
 /// # Examples
 ///
 /// ```
