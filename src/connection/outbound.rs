@@ -860,12 +860,12 @@ impl Outbound {
 
     // ---- deadlines and errors ----
 
-    /// A new write's deadline: `timeout` from now, never past the end of `max_lifetime`.
-    /// The deadline of a write bounded by `limit` (or by `max_lifetime`, if that ends first).
+    /// A new write's deadline: its timeout (`limit`) from now, never past the end of
+    /// `max_lifetime`.
     fn deadline(&self, limit: Limit) -> Deadline {
         let timeout = match limit {
             Limit::Given(t) => Some(t),
-            _ => self.settings.write_timeout,
+            Limit::WriteTimeout | Limit::Lifetime => self.settings.write_timeout,
         };
         let by_timeout = timeout.map(|t| Instant::now() + t);
         let ends = self

@@ -1,6 +1,6 @@
 //! Helpers for tests/tls_writes.rs (included there with #[path]; compiled
 //! alone it holds no tests). Self-contained: it does not use tests/common/mod.rs.
-#![allow(dead_code, unreachable_pub)]
+#![allow(unreachable_pub)]
 #![cfg(feature = "tls")]
 
 use std::io::{self, Read, Write};
@@ -64,10 +64,6 @@ pub fn client_tls(pki: &Pki, v: V) -> ClientSecureSocket {
     ClientSecureSocket::new(pki.path("ca.pem")).protocol_versions([v.name()])
 }
 
-pub fn lconfig(pki: &Pki, v: V) -> ListenerConfig {
-    ListenerConfig::new().secure_socket(server_tls(pki, v))
-}
-
 pub fn cconfig(pki: &Pki, v: V) -> ClientConfig {
     ClientConfig::new()
         .timeout(Some(WAIT))
@@ -94,8 +90,9 @@ pub fn connect(listener: &Listener, config: &ClientConfig) -> Client {
     Client::connect_with(("localhost", port(listener)), config).expect("connect")
 }
 
-/// What a connection's callbacks saw.
+/// What a connection's callbacks saw (an error's fields show in failure messages).
 #[derive(Debug, Clone)]
+#[allow(dead_code)]
 pub enum Ev {
     Connect(Caller),
     Error(ErrorKind, String),
@@ -409,22 +406,6 @@ impl Raw {
             }
         }
     }
-
-    /// Closes with a reset (SO_LINGER 0).
-    pub fn reset(self) {
-        socket2::SockRef::from(&self.sock)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        drop(self.sock);
-    }
-}
-
-/// Resets a synctcp client's connection (SO_LINGER 0, then drop).
-pub fn reset_client(client: Client) {
-    socket2::SockRef::from(&client)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(client);
 }
 
 /// Runs `f` on a thread; the result arrives on the returned channel.
@@ -438,13 +419,4 @@ pub fn spawn<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Recei
 
 pub fn kind_of<T>(r: &Result<T, Error>) -> Option<ErrorKind> {
     r.as_ref().err().map(|e| e.kind())
-}
-
-/// An echo round trip on a fresh connection: the listener still serves.
-pub fn still_serves(listener: &Listener, config: &ClientConfig) {
-    let client = connect(listener, config);
-    client.write_bytes(&request(5, 1000)).unwrap();
-    let got = client.read_bytes_exact(1000).unwrap();
-    assert_eq!(got, pattern(5, 1000));
-    client.close().unwrap();
 }
