@@ -10,12 +10,20 @@ use std::time::{Duration, Instant};
 
 pub(crate) const MESSAGE: usize = 64;
 
+/// How a message from the tokio-task client begins: it asks the server to write the time
+/// it answered into the reply's first 8 bytes (see [`crate::servers::stamp`]).
+pub(crate) const STAMP_ME: [u8; 8] = *b"stamp me";
+
 /// Round trips per second and latency percentiles.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PingPong {
     pub(crate) per_second: f64,
     pub p50: Duration,
     pub p99: Duration,
+    /// The p99 from the moment the client writes a message to the moment the server
+    /// answers it (the tokio-task client only). The rest of a round trip is the reply
+    /// waiting for the client to read it, which is the client's scheduling, not the server.
+    pub answered_p99: Option<Duration>,
 }
 
 pub(crate) fn percentiles(mut samples: Vec<u32>, count: u64, elapsed: Duration) -> PingPong {
@@ -28,7 +36,16 @@ pub(crate) fn percentiles(mut samples: Vec<u32>, count: u64, elapsed: Duration) 
         per_second: count as f64 / elapsed.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
+        answered_p99: None,
     }
+}
+
+/// Nanoseconds since the Unix epoch: a clock the server's process reads the same way.
+pub(crate) fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_nanos() as u64
 }
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -106,7 +123,7 @@ pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
 ) -> (PingPong, T) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = runtime();
-    let (samples, elapsed, seen) = rt.block_on(async move {
+    let (samples, answered, elapsed, seen) = rt.block_on(async move {
         let start = Arc::new(tokio::sync::Barrier::new(conns + 1));
         // Connections are set up a few hundred at a time: the scenario measures them
         // talking, not a connect storm (a backlog of 128 overflows, and SYN cookies then
@@ -119,7 +136,8 @@ pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
                 tokio::spawn(async move {
                     // A connection that fails still meets the others at the start line (or
                     // they would wait for it forever), then reports why.
-                    let out = [7u8; MESSAGE];
+                    let mut out = [7u8; MESSAGE];
+                    out[..STAMP_ME.len()].copy_from_slice(&STAMP_ME);
                     let mut back = [0u8; MESSAGE];
                     let warm_up = async {
                         let _turn = setting_up.acquire().await.unwrap();
@@ -136,11 +154,13 @@ pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
                     let mut stream = warmed.map_err(|e| format!("warming up: {e}"))?;
                     let ends = Instant::now() + run;
                     let mut samples = Vec::with_capacity(4096);
+                    let mut answered = Vec::with_capacity(4096);
                     loop {
                         let t0 = Instant::now();
                         if t0 >= ends {
                             break;
                         }
+                        let written_at = wall_clock_ns();
                         stream
                             .write_all(&out)
                             .await
@@ -150,8 +170,14 @@ pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
                             .await
                             .map_err(|e| format!("read: {e}"))?;
                         samples.push(t0.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+                        if back[..STAMP_ME.len()] == STAMP_ME {
+                            return Err("the server did not stamp its answer".to_string());
+                        }
+                        let stamp = u64::from_le_bytes(back[..8].try_into().unwrap());
+                        let waited = stamp.saturating_sub(written_at);
+                        answered.push(waited.min(u64::from(u32::MAX)) as u32);
                     }
-                    Ok::<_, String>(samples)
+                    Ok::<_, String>((samples, answered))
                 })
             })
             .collect();
@@ -160,10 +186,14 @@ pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
         tokio::time::sleep(run / 2).await;
         let seen = observe();
         let mut all = Vec::new();
+        let mut all_answered = Vec::new();
         let mut failed = Vec::new();
         for t in tasks {
             match t.await.unwrap() {
-                Ok(samples) => all.extend(samples),
+                Ok((samples, answered)) => {
+                    all.extend(samples);
+                    all_answered.extend(answered);
+                }
                 Err(e) => failed.push(e),
             }
         }
@@ -173,10 +203,15 @@ pub(crate) fn ping_pong_tasks_observed<T: Send + 'static>(
                 failed.len()
             );
         }
-        (all, began.elapsed().max(run), seen)
+        (all, all_answered, began.elapsed().max(run), seen)
     });
     let count = samples.len() as u64;
-    (percentiles(samples, count, elapsed), seen)
+    let answered_p99 = percentiles(answered, count, elapsed).p99;
+    let figures = PingPong {
+        answered_p99: Some(answered_p99),
+        ..percentiles(samples, count, elapsed)
+    };
+    (figures, seen)
 }
 
 /// Streams `bytes` through one connection (writer and reader threads), checks every byte

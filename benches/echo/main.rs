@@ -211,7 +211,7 @@ fn main() {
         &[]
     };
     for &conns in conn_counts {
-        let (rates, p50, p99) = measure_ping_pong(&servers, conns, run, rounds);
+        let (rates, p50, p99, answered_p99) = measure_ping_pong(&servers, conns, run, rounds);
         println!("ping-pong {conns:>4} conns: {rates:.0?} round trips/s");
         report.add(Figure::rate(
             format!("ping-pong {conns} conn, round trips/s"),
@@ -219,6 +219,9 @@ fn main() {
         ));
         report.add(Figure::latency(format!("ping-pong {conns} conn, p50"), p50));
         report.add(Figure::latency(format!("ping-pong {conns} conn, p99"), p99));
+        if let Some(answered_p99) = answered_p99 {
+            report.add(answered_figure(conns, answered_p99));
+        }
         report.chart_point(conns, rates);
     }
 
@@ -244,29 +247,49 @@ fn main() {
     report.write(quick, only.is_some());
 }
 
-/// Round trips/s, p50 and p99 over `conns` connections, each a median of `rounds`.
+/// Round trips/s, p50, p99 and (from the tokio-task client) the p99 to the server's answer
+/// over `conns` connections, each a median of `rounds`.
 fn measure_ping_pong(
     servers: &[Server],
     conns: usize,
     run: Duration,
     rounds: usize,
-) -> (Vec<f64>, Vec<Duration>, Vec<Duration>) {
+) -> (
+    Vec<f64>,
+    Vec<Duration>,
+    Vec<Duration>,
+    Option<Vec<Duration>>,
+) {
     let mut rate = vec![Vec::new(); 3];
     let mut p50 = vec![Vec::new(); 3];
     let mut p99 = vec![Vec::new(); 3];
+    let mut answered_p99 = vec![Vec::new(); 3];
     for _ in 0..rounds {
         for (i, server) in servers.iter().enumerate() {
             let r = load::ping_pong(server.addr, conns, run);
             rate[i].push(r.per_second);
             p50[i].push(r.p50);
             p99[i].push(r.p99);
+            answered_p99[i].extend(r.answered_p99);
             settle();
         }
     }
+    let answered_p99 = (answered_p99[0].len() == rounds)
+        .then(|| answered_p99.into_iter().map(median_duration).collect());
     (
         rate.into_iter().map(median).collect(),
         p50.into_iter().map(median_duration).collect(),
         p99.into_iter().map(median_duration).collect(),
+        answered_p99,
+    )
+}
+
+/// The p99 from a client's write to the server's answer: the round trip's p99 without the
+/// time the reply waited for the client (see `load::PingPong::answered_p99`).
+fn answered_figure(conns: usize, p99: Vec<Duration>) -> Figure {
+    Figure::latency(
+        format!("ping-pong {conns} conn, p99 to the server's answer"),
+        p99,
     )
 }
 
@@ -289,6 +312,7 @@ fn many(
     let mut rate = vec![Vec::new(); 3];
     let mut p50 = vec![Vec::new(); 3];
     let mut p99 = vec![Vec::new(); 3];
+    let mut answered_p99 = vec![Vec::new(); 3];
     let mut rss = vec![0.0; 3];
     let mut threads = vec![0.0; 3];
     for _ in 0..rounds {
@@ -300,6 +324,7 @@ fn many(
             rate[i].push(r.0.per_second);
             p50[i].push(r.0.p50);
             p99[i].push(r.0.p99);
+            answered_p99[i].extend(r.0.answered_p99);
             rss[i] = f64::max(rss[i], r.1 .0);
             threads[i] = f64::max(threads[i], r.1 .1);
             settle_until_idle(server);
@@ -318,6 +343,10 @@ fn many(
     report.add(Figure::latency(
         format!("ping-pong {conns} conn, p99"),
         p99.into_iter().map(median_duration).collect(),
+    ));
+    report.add(answered_figure(
+        conns,
+        answered_p99.into_iter().map(median_duration).collect(),
     ));
     report.add(Figure::memory_mib(
         format!("ping-pong {conns} conn, server RSS"),

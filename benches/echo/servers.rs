@@ -1,13 +1,31 @@
 //! The three echo servers, each run in a process of its own (`echo --serve KIND`) so that
 //! its memory and threads can be read from `/proc`. They do the same work: 64 KiB reads,
-//! `TCP_NODELAY` on, loopback only, write back what was read.
+//! `TCP_NODELAY` on, loopback only, write back what was read (with the time they answer
+//! written into a message that asks for it: see [`stamp`]).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
 use synctcp::{Caller, ConnectionService, Error, Listener, ListenerConfig, Reply};
 
+use crate::load::{wall_clock_ns, MESSAGE, STAMP_ME};
+
 pub(crate) const BUFFER: usize = 64 * 1024;
+
+/// Whether `piece` is a whole message from the tokio-task client asking for the time the
+/// server answered it.
+pub(crate) fn wants_stamp(piece: &[u8]) -> bool {
+    piece.len() == MESSAGE && piece.starts_with(&STAMP_ME)
+}
+
+/// Writes the time the server answers into the first 8 bytes of a message that asks for
+/// it ([`wants_stamp`]), as nanoseconds since the Unix epoch; anything else is echoed as
+/// it came. Every server calls this on what it read, just before writing it back.
+pub(crate) fn stamp(piece: &mut [u8]) {
+    if wants_stamp(piece) {
+        piece[..8].copy_from_slice(&wall_clock_ns().to_le_bytes());
+    }
+}
 
 /// Runs the server `kind` and prints its port on the first line of stdout.
 pub(crate) fn serve(kind: &str) {
@@ -37,6 +55,7 @@ fn serve_std() {
                 match stream.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
+                        stamp(&mut buf[..n]);
                         if stream.write_all(&buf[..n]).is_err() {
                             break;
                         }
@@ -47,11 +66,16 @@ fn serve_std() {
     }
 }
 
-/// Echoes every piece of input (the plain and the TLS synctcp servers).
+/// Echoes every piece of input (the plain and the TLS synctcp servers), stamped if it asks.
 pub(crate) struct Echo;
 
 impl ConnectionService for Echo {
-    fn on_bytes(&mut self, _: &Caller, _: &[u8]) -> Result<Reply, Error> {
+    fn on_bytes(&mut self, _: &Caller, piece: &[u8]) -> Result<Reply, Error> {
+        if wants_stamp(piece) {
+            let mut answer = piece.to_vec();
+            stamp(&mut answer);
+            return Ok(Reply::Bytes(answer));
+        }
         Ok(Reply::Echo)
     }
 }
@@ -86,6 +110,7 @@ fn serve_tokio() {
                     match stream.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
+                            stamp(&mut buf[..n]);
                             if stream.write_all(&buf[..n]).await.is_err() {
                                 break;
                             }
