@@ -233,10 +233,9 @@ fn kv_store_answers_its_client_and_stops_on_shutdown() {
 #[test]
 fn sendfile_sends_a_file_and_verifies_the_servers_checksum() {
     let (_server, port) = start_command("sendfile", &["--serve", "0"]);
-    let dir = std::env::temp_dir().join(format!("synctcp-sendfile-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("sendfile");
     for size in [0usize, 1, 65_537, 3 << 20] {
-        let path = dir.join(format!("file-{size}"));
+        let path = dir.path(&format!("file-{size}"));
         let data: Vec<u8> = (0..size)
             .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
             .collect();
@@ -257,7 +256,6 @@ fn sendfile_sends_a_file_and_verifies_the_servers_checksum() {
             "{stdout}"
         );
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// Starts an example with `args`, reading its port from `listening on HOST:PORT`.
@@ -410,9 +408,8 @@ fn unix_echo_greets_by_credentials_echoes_and_removes_its_file_on_stop() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     use std::process::Stdio;
 
-    let dir = std::env::temp_dir().join(format!("synctcp-unix-echo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("echo.sock");
+    let dir = TempDir::new("unix-echo");
+    let path = dir.path("echo.sock");
     let mut child = Command::new(example("unix_echo"))
         .arg(&path)
         .stdin(Stdio::piped())
@@ -429,7 +426,7 @@ fn unix_echo_greets_by_credentials_echoes_and_removes_its_file_on_stop() {
 
     let client = Client::connect_with(path.as_path(), &client_config()).unwrap();
     let lines = synctcp::framing::Delimited::lines();
-    let uid = std::fs::metadata(&dir).unwrap().uid();
+    let uid = std::fs::metadata(dir.dir()).unwrap().uid();
     let greeting = String::from_utf8(client.read_frame(&lines).unwrap()).unwrap();
     assert_eq!(
         greeting,
@@ -443,5 +440,4 @@ fn unix_echo_greets_by_credentials_echoes_and_removes_its_file_on_stop() {
     let status = wait_exit(&mut child, WAIT);
     assert!(status.success());
     assert!(!path.exists(), "the socket file outlived the stop");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -26,14 +26,6 @@ impl Drop for Haproxy {
     }
 }
 
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Starts HAProxy listening on a free loopback port and forwarding to `backend`, with the
 /// PROXY header `send_proxy` (`send-proxy` or `send-proxy-v2`). The free port is found by
 /// binding port 0 and letting go of it: should another process take it meanwhile, HAProxy
@@ -48,12 +40,8 @@ fn haproxy(backend: u16, send_proxy: &str) -> Haproxy {
             .local_addr()
             .unwrap()
             .port();
-        let dir = std::env::temp_dir().join(format!(
-            "synctcp-haproxy-{}-{backend}-{attempt}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("haproxy.cfg");
+        let dir = TempDir::new(&format!("haproxy-{backend}-{attempt}"));
+        let config = dir.path("haproxy.cfg");
         std::fs::write(
             &config,
             format!(
@@ -83,7 +71,7 @@ fn haproxy(backend: u16, send_proxy: &str) -> Haproxy {
                 return Haproxy {
                     child,
                     port,
-                    _dir: TempDir(dir),
+                    _dir: dir,
                 };
             }
             assert!(
@@ -92,7 +80,6 @@ fn haproxy(backend: u16, send_proxy: &str) -> Haproxy {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
     panic!("haproxy could not be started on a free port");
 }

@@ -167,32 +167,17 @@ fn served(events: &[Seen]) -> (Vec<u8>, bool) {
 mod unix {
     use super::*;
     use std::os::unix::net::UnixStream;
-    use std::path::PathBuf;
+    use std::path::Path;
 
-    /// A socket path of this test's own, removed afterwards.
-    struct SocketPath(PathBuf);
+    use common::TempDir;
 
-    impl SocketPath {
-        fn new(test: &str) -> SocketPath {
-            let path =
-                std::env::temp_dir().join(format!("synctcp-{}-{test}.sock", std::process::id()));
-            let _ = std::fs::remove_file(&path);
-            SocketPath(path)
-        }
-
-        fn address(&self) -> String {
-            format!("unix:{}", self.0.display())
-        }
+    /// The listener's address for the socket file `path`.
+    fn address(path: &Path) -> String {
+        format!("unix:{}", path.display())
     }
 
-    impl Drop for SocketPath {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-
-    fn peer(path: &SocketPath) -> UnixStream {
-        let stream = UnixStream::connect(&path.0).expect("connect");
+    fn peer(path: &Path) -> UnixStream {
+        let stream = UnixStream::connect(path).expect("connect");
         stream.set_read_timeout(Some(WAIT)).unwrap();
         stream.set_write_timeout(Some(WAIT)).unwrap();
         stream
@@ -200,9 +185,10 @@ mod unix {
 
     #[test]
     fn input_sent_while_on_connect_ran_is_served_and_answered_before_the_stop_closes() {
-        let path = SocketPath::new("stop-in-connect");
+        let dir = TempDir::new("stop-in-connect");
+        let path = dir.path("listener.sock");
         let (listener, go, seen) = watched(
-            &path.address(),
+            &address(&path),
             ListenerConfig::new(),
             StopIn::OnConnect,
             Answer::Echo,
@@ -224,10 +210,11 @@ mod unix {
     fn far_more_than_one_read_takes_is_served_piece_by_piece_after_the_stop() {
         // 48 KiB in reads of at most 1 KiB: the stop comes at the first piece, the rest
         // waits on the socket.
-        let path = SocketPath::new("stop-in-bytes");
+        let dir = TempDir::new("stop-in-bytes");
+        let path = dir.path("listener.sock");
         let sent = pattern(48 * 1024);
         let config = ListenerConfig::new().read_buffer_size(1024);
-        let (_listener, go, seen) = watched(&path.address(), config, StopIn::OnBytes, Answer::Echo);
+        let (_listener, go, seen) = watched(&address(&path), config, StopIn::OnBytes, Answer::Echo);
         let mut peer = peer(&path);
         peer.write_all(&sent).unwrap();
         go.send(()).unwrap();
@@ -248,9 +235,10 @@ mod unix {
     fn a_peer_that_finished_sending_before_the_stop_still_gets_its_answer() {
         // The file sender of `Client::shutdown_write`'s doc: all of it, then the end of
         // input, both before the stop; `on_eof` answers.
-        let path = SocketPath::new("stop-eof");
+        let dir = TempDir::new("stop-eof");
+        let path = dir.path("listener.sock");
         let (_listener, go, seen) = watched(
-            &path.address(),
+            &address(&path),
             ListenerConfig::new(),
             StopIn::OnConnect,
             Answer::AtEof,
@@ -273,9 +261,10 @@ mod unix {
         // A Unix socket's queue is bounded by the sender's buffer, which any sender may
         // raise far past the receiver's SO_RCVBUF (before the fix, only ~208 KiB of it was
         // served and the rest drained).
-        let path = SocketPath::new("stop-big-sndbuf");
+        let dir = TempDir::new("stop-big-sndbuf");
+        let path = dir.path("listener.sock");
         let (_listener, go, seen) = watched(
-            &path.address(),
+            &address(&path),
             ListenerConfig::new(),
             StopIn::OnConnect,
             Answer::AtEof,

@@ -352,9 +352,8 @@ fn verbose_listen_mode_stops_when_stdin_ends_and_prints_its_counters() {
 #[cfg(unix)]
 #[test]
 fn unix_sockets_with_dash_u_in_both_modes() {
-    let dir = std::env::temp_dir().join(format!("synctcp-tcpcat-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("cat.sock");
+    let dir = TempDir::new("tcpcat-unix");
+    let path = dir.path("cat.sock");
     let path_text = path.to_str().unwrap();
 
     // Listening: -v so that the end of standard input stops it, as a graceful stop.
@@ -401,5 +400,4 @@ fn unix_sockets_with_dash_u_in_both_modes() {
         "{}",
         text(&out.stderr)
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

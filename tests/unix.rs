@@ -13,30 +13,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{client_config, wait_until, Echo, WAIT};
+use common::{client_config, wait_until, Echo, TempDir, WAIT};
 use synctcp::{Addr, Caller, Client, ErrorKind, Listener, ListenerConfig, Stream};
-
-/// A directory of its own for one test's socket files, removed afterwards.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(test: &str) -> Dir {
-        let dir = std::env::temp_dir().join(format!("synctcp-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Dir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn echo_on(path: &Path, config: &ListenerConfig) -> Listener {
     let mut listener = Listener::bind_with(path, config).expect("bind");
@@ -55,7 +33,7 @@ fn is_socket(path: &Path) -> bool {
 
 #[test]
 fn callbacks_echo_and_the_caller_says_who_connected() {
-    let dir = Dir::new("callbacks");
+    let dir = TempDir::new("callbacks");
     let path = dir.path("echo.sock");
     let (tx, rx) = mpsc::channel::<Caller>();
     let mut listener = Listener::bind(path.as_path()).unwrap();
@@ -85,7 +63,7 @@ fn callbacks_echo_and_the_caller_says_who_connected() {
     #[cfg(feature = "peer-credentials")]
     {
         use std::os::unix::fs::MetadataExt;
-        let me = std::fs::metadata(&dir.0).unwrap();
+        let me = std::fs::metadata(dir.dir()).unwrap();
         let peer = caller.peer_credentials().expect("credentials on Linux");
         assert_eq!(peer.pid, Some(std::process::id()));
         assert_eq!(peer.uid, me.uid());
@@ -104,7 +82,7 @@ fn callbacks_echo_and_the_caller_says_who_connected() {
 
 #[test]
 fn stream_handlers_serve_sixty_four_clients_at_once() {
-    let dir = Dir::new("streams64");
+    let dir = TempDir::new("streams64");
     let path = dir.path("lines.sock");
     let mut listener = Listener::bind(path.as_path()).unwrap();
     listener
@@ -159,7 +137,7 @@ fn stream_handlers_serve_sixty_four_clients_at_once() {
 
 #[test]
 fn limits_hold_max_connections_and_the_idle_timeout() {
-    let dir = Dir::new("limits");
+    let dir = TempDir::new("limits");
     let path = dir.path("limited.sock");
     let config = ListenerConfig::new()
         .max_connections(1)
@@ -187,7 +165,7 @@ fn limits_hold_max_connections_and_the_idle_timeout() {
 
 #[test]
 fn a_stop_removes_the_file_refuses_clients_and_a_start_binds_it_again() {
-    let dir = Dir::new("stop");
+    let dir = TempDir::new("stop");
     let path = dir.path("stop.sock");
     let mut listener = echo_on(&path, &ListenerConfig::new());
     let client = connect(&path);
@@ -217,7 +195,7 @@ fn a_stop_removes_the_file_refuses_clients_and_a_start_binds_it_again() {
 
 #[test]
 fn a_blocked_stream_read_times_out_on_its_own_and_is_woken_by_a_stop() {
-    let dir = Dir::new("blocked");
+    let dir = TempDir::new("blocked");
     let path = dir.path("blocked.sock");
     let (tx, rx) = mpsc::channel();
     let mut listener = Listener::bind(path.as_path()).unwrap();
@@ -250,7 +228,7 @@ fn a_blocked_stream_read_times_out_on_its_own_and_is_woken_by_a_stop() {
 
 #[test]
 fn a_stale_socket_file_is_replaced_but_a_live_one_and_other_files_are_not() {
-    let dir = Dir::new("stale");
+    let dir = TempDir::new("stale");
 
     // Left behind by a process that is gone: std leaves the file when the socket closes.
     let stale = dir.path("stale.sock");
@@ -285,7 +263,7 @@ fn a_stale_socket_file_is_replaced_but_a_live_one_and_other_files_are_not() {
 
 #[test]
 fn a_socket_rebound_by_someone_else_after_ours_is_not_removed_by_our_stop() {
-    let dir = Dir::new("rebound");
+    let dir = TempDir::new("rebound");
     let path = dir.path("shared.sock");
     let ours = echo_on(&path, &ListenerConfig::new());
     // Another program removes our file and binds its own socket there.
@@ -307,7 +285,7 @@ fn a_socket_rebound_by_someone_else_after_ours_is_not_removed_by_our_stop() {
 
 #[test]
 fn the_socket_file_gets_the_mode_asked_for() {
-    let dir = Dir::new("mode");
+    let dir = TempDir::new("mode");
     for mode in [0o600, 0o660, 0o666] {
         let path = dir.path(&format!("mode-{mode:o}.sock"));
         let listener = echo_on(&path, &ListenerConfig::new().unix_mode(mode));
@@ -329,7 +307,7 @@ fn the_socket_file_gets_the_mode_asked_for() {
 
 #[test]
 fn paths_that_cannot_be_sockets_are_clear_errors_naming_them() {
-    let dir = Dir::new("paths");
+    let dir = TempDir::new("paths");
     let long = dir.path(&"l".repeat(200));
     let err = Listener::bind(long.as_path()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err}");
@@ -364,7 +342,7 @@ fn paths_that_cannot_be_sockets_are_clear_errors_naming_them() {
 
 #[test]
 fn a_big_echo_and_a_peer_that_leaves_mid_write() {
-    let dir = Dir::new("bulk");
+    let dir = TempDir::new("bulk");
     let path = dir.path("bulk.sock");
     let listener = echo_on(&path, &ListenerConfig::new());
     // 8 MiB through the echo, far past the socket buffers and the read buffer.
@@ -417,7 +395,7 @@ impl synctcp::ConnectionService for BigReply {
 
 /// Binds `path` from two threads at the same moment, `rounds` times (each round on a fresh
 /// path, with a stale file there first if `stale`); returns in how many rounds both won.
-fn race_to_bind(dir: &Dir, rounds: usize, stale: bool) -> usize {
+fn race_to_bind(dir: &TempDir, rounds: usize, stale: bool) -> usize {
     let mut both = 0;
     for i in 0..rounds {
         let path = dir.path(&format!("r{i}.sock"));
@@ -451,8 +429,8 @@ fn race_to_bind(dir: &Dir, rounds: usize, stale: bool) -> usize {
 /// longer than the turn a bind waits (a second).
 #[test]
 fn a_lock_someone_else_holds_on_the_directory_does_not_stop_a_bind() {
-    let dir = Dir::new("held-lock");
-    let holder = std::fs::File::open(&dir.0).unwrap();
+    let dir = TempDir::new("held-lock");
+    let holder = std::fs::File::open(dir.dir()).unwrap();
     holder.lock().unwrap();
     let path = dir.path("s.sock");
     let (tx, rx) = mpsc::channel();
@@ -470,14 +448,14 @@ fn a_lock_someone_else_holds_on_the_directory_does_not_stop_a_bind() {
 
 #[test]
 fn two_listeners_binding_one_path_at_once_never_both_win() {
-    let dir = Dir::new("bind-race");
+    let dir = TempDir::new("bind-race");
     assert_eq!(race_to_bind(&dir, 200, false), 0, "fresh path");
     assert_eq!(race_to_bind(&dir, 200, true), 0, "stale file");
 }
 
 #[test]
 fn binding_over_a_live_socket_with_a_full_backlog_is_address_in_use_not_a_hang() {
-    let dir = Dir::new("full-backlog");
+    let dir = TempDir::new("full-backlog");
     let path = dir.path("full.sock");
     // Bound and never started: connects wait in its backlog until it is full.
     let first = Listener::bind_with(path.as_path(), &ListenerConfig::new().backlog(1)).unwrap();
@@ -506,7 +484,7 @@ fn binding_over_a_live_socket_with_a_full_backlog_is_address_in_use_not_a_hang()
 #[test]
 fn a_path_with_a_nul_byte_is_refused_and_creates_no_file() {
     use std::os::unix::ffi::OsStrExt;
-    let dir = Dir::new("nul");
+    let dir = TempDir::new("nul");
     let truncated = dir.path("a");
     let mut raw = truncated.as_os_str().as_bytes().to_vec();
     raw.extend_from_slice(b"\0b.sock");
@@ -528,7 +506,7 @@ fn a_path_with_a_nul_byte_is_refused_and_creates_no_file() {
 
 #[test]
 fn a_client_waiting_in_the_backlog_at_a_stop_sees_the_end_at_once() {
-    let dir = Dir::new("backlog-stop");
+    let dir = TempDir::new("backlog-stop");
     let path = dir.path("b.sock");
     let listener = echo_on(&path, &ListenerConfig::new().max_connections(1));
     let first = connect(&path);
@@ -552,7 +530,7 @@ fn a_client_waiting_in_the_backlog_at_a_stop_sees_the_end_at_once() {
 #[test]
 fn the_mode_is_never_set_through_a_symlink_swapped_in_after_the_bind() {
     use std::sync::atomic::{AtomicBool, Ordering};
-    let dir = Dir::new("mode-swap");
+    let dir = TempDir::new("mode-swap");
     let victim = dir.path("victim.txt");
     std::fs::write(&victim, b"secret").unwrap();
     std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -1665,9 +1665,8 @@ fn a_hundred_refusals_at_max_connections_1_lose_no_slot() {
 #[test]
 fn a_unix_socket_listener_runs_the_same_pool() {
     let _serial = serial();
-    let dir = std::env::temp_dir().join(format!("synctcp-probe-workers-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("pool.sock");
+    let dir = TempDir::new("workers-pool");
+    let path = dir.path("pool.sock");
     let config = listener_config().max_connections(3);
     let gauge = Arc::new(Gauge::default());
     let (tx, rx) = crossbeam_channel::unbounded();
@@ -1730,7 +1729,6 @@ fn a_unix_socket_listener_runs_the_same_pool() {
     let s = listener.stats();
     assert_eq!((s.accepted, total_closed(&s)), (180, 180), "{s:?}");
     drop(listener);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Clients that connect and reset at once (a scanner, a health check with linger 0) are

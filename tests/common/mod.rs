@@ -7,7 +7,7 @@ mod timing;
 pub use timing::bound;
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,37 @@ pub const LOOPBACK: &str = "127.0.0.1:0";
 /// The listener configuration the tests start from (bound to [`LOOPBACK`]).
 pub fn listener_config() -> ListenerConfig {
     ListenerConfig::new()
+}
+
+/// A directory of one test's own under the system's temporary directory (socket files,
+/// configs, generated files): emptied first, removed when dropped, even by a failing test.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `synctcp-PID-NAME`: the process id keeps concurrent runs of the suite apart, `name`
+    /// the tests of one run.
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("synctcp-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    /// The directory itself.
+    pub fn dir(&self) -> &Path {
+        &self.0
+    }
+
+    /// The file `name` in the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Writes back whatever arrives.
