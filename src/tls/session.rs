@@ -193,15 +193,15 @@ pub(crate) fn seal_send<D>(
     let mut socket = Now { stream, sent: 0 };
     while tls.wants_write() {
         match tls.write_tls(&mut socket) {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Ok(n) if n > 0 => {}
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             Err(e) => return Err(e),
         }
-        // The socket is full: the rest waits outside the session.
-        while tls.wants_write() {
-            tls.write_tls(rest)?;
-        }
+    }
+    // What the socket did not take waits outside the session.
+    while tls.wants_write() {
+        tls.write_tls(rest)?;
     }
     Ok(Sealed {
         taken,
