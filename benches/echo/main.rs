@@ -14,8 +14,10 @@
 //!
 //! Three echo servers run as child processes of this binary (`--serve KIND`). The same
 //! client code drives each, interleaved (std, synctcp, tokio, std, synctcp, tokio, …) so that
-//! drift hits all alike; each figure is the median of the rounds. The table (Markdown) and
-//! a chart of round trips/s by connection count (SVG) are written to `target/bench-echo/`.
+//! drift hits all alike; each figure is the median of the rounds (3, and 15 for bulk, whose
+//! rounds spread most). Bulk figures come with the server's CPU time per MiB echoed, which
+//! varies less than MiB/s does. The table (Markdown) and a chart of round trips/s by
+//! connection count (SVG) are written to `target/bench-echo/`.
 
 mod load;
 mod report;
@@ -79,8 +81,19 @@ impl Server {
         self.status("Threads:")
     }
 
+    /// Runs `transfer`, which echoes `bytes` through this server and returns MiB/s; returns
+    /// that rate and the server's CPU time per MiB echoed (to 10 ms over the whole transfer).
+    fn rate_and_cpu_per_mib(
+        &self,
+        bytes: usize,
+        transfer: impl FnOnce() -> f64,
+    ) -> (f64, Duration) {
+        let before = self.cpu_time();
+        let rate = transfer();
+        (rate, (self.cpu_time() - before) / (bytes >> 20) as u32)
+    }
+
     /// CPU time (user and system, all threads) so far, to 10 ms.
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     fn cpu_time(&self) -> Duration {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
         // After the command name in parentheses: state is field 3, utime 14, stime 15.
@@ -184,6 +197,7 @@ fn main() {
     let descriptors = raise_descriptor_limit();
     let many_conns = if quick { 2_000 } else { 10_000 };
     let rounds = if quick { 1 } else { 3 };
+    let bulk_rounds = if quick { 1 } else { BULK_ROUNDS };
     let run = Duration::from_millis(if quick { 300 } else { 2000 });
     let bulk_bytes = if quick { 32 << 20 } else { 512 << 20 };
     let idle_conns = if quick { 1_000 } else { 10_000 };
@@ -196,7 +210,7 @@ fn main() {
     let mut report = Report::new(servers.iter().map(|s| s.name).collect(), hogs);
     let _hogs: Vec<Hog> = (0..hogs).map(|_| Hog::start()).collect();
     println!(
-        "rounds {rounds}, {run:?} per measurement; servers: std, synctcp, tokio; {hogs} CPU hogs; descriptor limit {descriptors}"
+        "rounds {rounds} ({bulk_rounds} for bulk), {run:?} per measurement; servers: std, synctcp, tokio; {hogs} CPU hogs; descriptor limit {descriptors}"
     );
 
     // First, while every server is fresh: memory that earlier scenarios left in a
@@ -230,7 +244,7 @@ fn main() {
     }
 
     if runs("bulk") {
-        bulk(&servers, &mut report, bulk_bytes, rounds);
+        bulk(&servers, &mut report, bulk_bytes, bulk_rounds);
     }
     if runs("churn") {
         churn(&servers, &mut report, run, rounds);
@@ -240,7 +254,7 @@ fn main() {
     }
     if runs("tls") {
         #[cfg(feature = "tls")]
-        tls(&mut report, run, rounds, bulk_bytes);
+        tls(&mut report, run, rounds, bulk_bytes, bulk_rounds);
         #[cfg(not(feature = "tls"))]
         println!("tls: skipped (it needs `--features tls`)");
     }
@@ -369,29 +383,32 @@ fn settle_until_idle(server: &Server) {
     settle();
 }
 
+/// Rounds of each bulk figure. A round takes a second or two, and rounds of the same code
+/// spread by ±25% (the client's threads and the server's share two cores): the median of
+/// three landed either side of 1.0 from run to run.
+const BULK_ROUNDS: usize = 15;
+
 fn bulk(servers: &[Server], report: &mut Report, bulk_bytes: usize, rounds: usize) {
-    let mut bulk = vec![Vec::new(); 3];
-    for _ in 0..rounds {
-        for (i, server) in servers.iter().enumerate() {
-            bulk[i].push(load::bulk(server.addr, bulk_bytes));
-            settle();
-        }
-    }
-    let bulk: Vec<f64> = bulk.into_iter().map(median).collect();
+    let mut cpu = vec![Vec::new(); servers.len()];
+    let bulk = medians(servers, rounds, |i, server| {
+        let (rate, per_mib) =
+            server.rate_and_cpu_per_mib(bulk_bytes, || load::bulk(server.addr, bulk_bytes));
+        cpu[i].push(per_mib);
+        rate
+    });
     println!("bulk: {bulk:.0?} MiB/s");
     report.add(Figure::rate(
         format!("bulk {} MiB duplex, MiB/s", bulk_bytes >> 20),
         bulk,
     ));
+    report.add(Figure::latency(
+        "bulk duplex, server CPU per MiB echoed".into(),
+        cpu.into_iter().map(median_duration).collect(),
+    ));
 
-    let mut lockstep = vec![Vec::new(); 3];
-    for _ in 0..rounds {
-        for (i, server) in servers.iter().enumerate() {
-            lockstep[i].push(load::bulk_lockstep(server.addr, bulk_bytes / 2));
-            settle();
-        }
-    }
-    let lockstep: Vec<f64> = lockstep.into_iter().map(median).collect();
+    let lockstep = medians(servers, rounds, |_, server| {
+        load::bulk_lockstep(server.addr, bulk_bytes / 2)
+    });
     println!("bulk lockstep: {lockstep:.0?} MiB/s");
     report.add(Figure::rate(
         format!("bulk {} MiB in 256 KiB turns, MiB/s", bulk_bytes >> 21),
@@ -496,7 +513,7 @@ fn medians(
 /// store per server, shared by the threads) and the server's CPU time per connection,
 /// ping-pong latency on one connection, and bulk.
 #[cfg(feature = "tls")]
-fn tls(report: &mut Report, run: Duration, rounds: usize, bulk_bytes: usize) {
+fn tls(report: &mut Report, run: Duration, rounds: usize, bulk_bytes: usize, bulk_rounds: usize) {
     let cert = tls::Certificate::new();
     let dir = cert.dir.as_os_str();
     let servers = [
@@ -562,12 +579,20 @@ fn tls(report: &mut Report, run: Duration, rounds: usize, bulk_bytes: usize) {
         p99.into_iter().map(median_duration).collect(),
     ));
 
-    let bulk = medians(&servers, rounds, |_, server| {
-        tls::bulk(server.addr, &fresh, bulk_bytes)
+    let mut cpu = vec![Vec::new(); servers.len()];
+    let bulk = medians(&servers, bulk_rounds, |i, server| {
+        let (rate, per_mib) =
+            server.rate_and_cpu_per_mib(bulk_bytes, || tls::bulk(server.addr, &fresh, bulk_bytes));
+        cpu[i].push(per_mib);
+        rate
     });
     println!("tls bulk: {bulk:.0?} MiB/s");
     report.add_tls(Figure::rate(
         format!("bulk {} MiB duplex, MiB/s", bulk_bytes >> 20),
         bulk,
+    ));
+    report.add_tls(Figure::latency(
+        "bulk duplex, server CPU per MiB echoed".into(),
+        cpu.into_iter().map(median_duration).collect(),
     ));
 }
