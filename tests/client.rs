@@ -180,11 +180,7 @@ fn close_is_idempotent_and_later_calls_fail_closed() {
 fn writing_to_a_reset_connection_is_an_error_not_a_panic() {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let client = connect_port(server.local_addr().unwrap().port());
-    let (peer, _) = server.accept().unwrap();
-    socket2::SockRef::from(&peer)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(peer); // RST
+    reset_by_peer(server.accept().unwrap().0);
     let deadline = Instant::now() + WAIT;
     let err = loop {
         match client.write_bytes(&[0u8; 1024]) {
@@ -196,6 +192,65 @@ fn writing_to_a_reset_connection_is_an_error_not_a_panic() {
         matches!(err.kind(), ErrorKind::Reset | ErrorKind::Closed),
         "{err}"
     );
+}
+
+/// A peer that resets (linger 0, then close): the RST is on its way when this returns.
+fn reset_by_peer(peer: std::net::TcpStream) {
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+}
+
+// The socket reports a reset to one system call only, then an end of stream or a broken
+// pipe: the client remembers it, so that no later call calls it a close.
+#[test]
+fn after_a_read_saw_a_reset_every_later_call_reports_it() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = connect_port(server.local_addr().unwrap().port());
+    reset_by_peer(server.accept().unwrap().0);
+    let err = client.read_bytes().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
+
+    let err = client.write_bytes(b"after the reset").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
+    let text = err.to_string();
+    assert!(text.starts_with("write to 127.0.0.1:"), "{text}");
+    assert!(text.contains("reset by peer"), "{text}");
+    let err = client.read_bytes().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
+    let err = client.read_bytes_exact(4).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
+    let err = (&client).read(&mut [0u8; 16]).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+}
+
+#[test]
+fn after_a_write_saw_a_reset_every_later_call_reports_it() {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = connect_port(server.local_addr().unwrap().port());
+    reset_by_peer(server.accept().unwrap().0);
+    let deadline = Instant::now() + WAIT;
+    let err = loop {
+        match client.write_bytes(&[0u8; 1024]) {
+            Ok(()) => assert!(Instant::now() < deadline, "writes kept succeeding"),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
+
+    let err = client.read_bytes().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
+    let text = err.to_string();
+    assert!(text.starts_with("read from 127.0.0.1:"), "{text}");
+    let err = client
+        .read_frame(&synctcp::framing::Delimited::lines())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
+    let err = (&client).read(&mut [0u8; 16]).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+    let err = client.write_bytes(b"again").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
 }
 
 #[test]

@@ -69,6 +69,10 @@ pub struct Client {
     /// Taken for a whole write, so that writes from several threads never interleave.
     writing: Turn<Writing>,
     closed: AtomicBool,
+    /// A call saw the peer reset the connection. The socket reports a reset once, to
+    /// whichever call comes first, and then only an end of stream or a broken pipe; this
+    /// makes every later call report the reset too.
+    reset: AtomicBool,
 }
 
 /// The read side: what arrived and was not returned yet.
@@ -116,6 +120,7 @@ impl Client {
             reading: Turn::new(reading),
             writing: Turn::new(writing),
             closed: AtomicBool::new(false),
+            reset: AtomicBool::new(false),
         }
     }
 
@@ -353,6 +358,19 @@ impl Client {
         )
     }
 
+    fn was_reset(&self) -> bool {
+        self.reset.load(Ordering::SeqCst)
+    }
+
+    /// The error for a call after another one saw the peer reset the connection.
+    fn reset_earlier(&self, operation: &str) -> Error {
+        Error::with(
+            ErrorKind::Reset,
+            format!("{operation} {}", self.target),
+            "connection reset by peer (reported to an earlier call)",
+        )
+    }
+
     fn waited_too_long(&self, operation: &str, what: &str) -> Error {
         Error::with(
             ErrorKind::Timeout,
@@ -405,6 +423,11 @@ impl Client {
             return self.closed_here(operation);
         }
         let err = Error::io(format!("{operation} {}", self.target), e);
+        if err.kind() == ErrorKind::Reset {
+            self.reset.store(true, Ordering::SeqCst);
+        } else if self.was_reset() {
+            return self.reset_earlier(operation);
+        }
         match (err.kind(), timeout) {
             (ErrorKind::Timeout, Some(t)) if operation.starts_with("read") => err.message(format!(
                 "timed out: nothing arrived within the timeout of {t:?}"

@@ -23,7 +23,8 @@ impl Client {
     ///
     /// [`ErrorKind::Timeout`] when nothing arrives within the read timeout (the connection
     /// stays usable), [`ErrorKind::Closed`] when the peer has closed the connection or
-    /// [`close`](Client::close) was called, [`ErrorKind::Reset`] when the peer reset it.
+    /// [`close`](Client::close) was called, [`ErrorKind::Reset`] when the peer reset it
+    /// (and in every later read or write, once one call has reported it).
     ///
     /// # Examples
     ///
@@ -172,7 +173,12 @@ impl Client {
         }
     }
 
+    /// The end of the stream: the peer closed, or it reset the connection and an earlier
+    /// call reported that.
     fn closed_by_peer(&self) -> Error {
+        if self.was_reset() {
+            return self.reset_earlier("read from");
+        }
         Error::with(
             ErrorKind::Closed,
             format!("read from {}", self.target),
@@ -193,8 +199,11 @@ impl Read for &Client {
             reading.pending.consume(n);
             return Ok(n);
         }
-        if reading.peer_closed || buf.is_empty() {
+        if buf.is_empty() {
             return Ok(0);
+        }
+        if reading.peer_closed {
+            return self.end_of_stream();
         }
         let Reading {
             scratch,
@@ -208,8 +217,19 @@ impl Read for &Client {
         let n = read.map_err(|e| self.failure("read from", e, self.read_timeout.get()))?;
         if n == 0 {
             reading.peer_closed = true;
+            return self.end_of_stream();
         }
         Ok(n)
+    }
+}
+
+impl Client {
+    /// `Ok(0)` for `Read` at the end of the stream, unless the peer reset the connection.
+    fn end_of_stream(&self) -> io::Result<usize> {
+        match self.was_reset() {
+            true => Err(self.reset_earlier("read from").into()),
+            false => Ok(0),
+        }
     }
 }
 
