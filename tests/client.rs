@@ -8,6 +8,7 @@ use std::net::{Shutdown, TcpListener};
 use std::time::{Duration, Instant};
 
 use common::*;
+use synctcp::framing::{Codec, Delimited, LengthPrefixed};
 use synctcp::{Client, ClientConfig, ErrorKind};
 
 #[test]
@@ -223,6 +224,108 @@ fn after_a_read_saw_a_reset_every_later_call_reports_it() {
     assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
     let err = (&client).read(&mut [0u8; 16]).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
+}
+
+/// A client and the server's end of its connection, without Nagle's delay on the server's
+/// side (a reset throws away what the peer has not sent yet).
+fn connected_pair() -> (Client, std::net::TcpStream) {
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = connect_port(server.local_addr().unwrap().port());
+    let (peer, _) = server.accept().unwrap();
+    peer.set_nodelay(true).unwrap();
+    (client, peer)
+}
+
+// What arrived before a reset is handed out, but a frame the reset cut off never comes out
+// as a whole one (as the end of a cleanly closed stream may), however many reads follow.
+#[test]
+fn a_frame_cut_off_by_a_reset_never_comes_out_whole() {
+    let lines = Delimited::lines();
+    let prefixed = LengthPrefixed::new();
+    let cases: [(&dyn Codec, &[u8], usize); 2] = [
+        (&lines, b"line1\nline2\npartial", 2),
+        (&prefixed, &[0, 0, 0, 10, b'a', b'b', b'c'], 0),
+    ];
+    for (codec, sent, whole) in cases {
+        let (client, mut peer) = connected_pair();
+        peer.write_all(sent).unwrap();
+        reset_by_peer(peer);
+        for i in 0..whole {
+            let frame = client.read_frame(codec).unwrap();
+            assert_eq!(frame, format!("line{}", i + 1).as_bytes());
+        }
+        for i in 0..4 {
+            let err = client.read_frame(codec).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::Reset,
+                "read {i} after the frames: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_frame_cut_off_by_a_reset_a_write_saw_never_comes_out_whole() {
+    let (client, mut peer) = connected_pair();
+    peer.write_all(b"partial").unwrap();
+    reset_by_peer(peer);
+    let deadline = Instant::now() + WAIT;
+    let err = loop {
+        match client.write_bytes(b"x") {
+            Ok(()) => assert!(Instant::now() < deadline, "writes kept succeeding"),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
+    for i in 0..4 {
+        let err = client.read_frame(&Delimited::lines()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Reset, "read {i}: {err}");
+    }
+}
+
+// With a read and a write in flight, the socket tells one of them about the reset (the other
+// may see a close); both end, and every call after them reports the reset.
+#[test]
+fn a_reset_ends_a_read_and_a_write_in_flight_and_every_later_call_reports_it() {
+    for round in 0..20 {
+        let (client, peer) = connected_pair();
+        let client = std::sync::Arc::new(client);
+        let reader = std::thread::spawn({
+            let client = client.clone();
+            move || client.read_bytes().map(|_| ()).map_err(|e| e.kind())
+        });
+        let writer = std::thread::spawn({
+            let client = client.clone();
+            move || loop {
+                // The peer never reads: a write soon waits for room, until the reset.
+                if let Err(err) = client.write_bytes(&[9u8; 256 * 1024]) {
+                    return err.kind();
+                }
+            }
+        });
+        reset_by_peer(peer);
+        // Both calls are bounded by the client's timeouts (a Timeout fails below).
+        let read = reader.join().unwrap();
+        let write = writer.join().unwrap();
+        assert!(
+            matches!(read, Err(ErrorKind::Reset | ErrorKind::Closed)),
+            "round {round}: read {read:?}"
+        );
+        assert!(
+            matches!(write, ErrorKind::Reset | ErrorKind::Closed),
+            "round {round}: write {write:?}"
+        );
+        assert!(
+            read == Err(ErrorKind::Reset) || write == ErrorKind::Reset,
+            "round {round}: neither call saw the reset: read {read:?}, write {write:?}"
+        );
+        assert_eq!(client.read_bytes().unwrap_err().kind(), ErrorKind::Reset);
+        assert_eq!(
+            client.write_bytes(b"z").unwrap_err().kind(),
+            ErrorKind::Reset
+        );
+    }
 }
 
 #[test]

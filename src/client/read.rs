@@ -23,8 +23,11 @@ impl Client {
     ///
     /// [`ErrorKind::Timeout`] when nothing arrives within the read timeout (the connection
     /// stays usable), [`ErrorKind::Closed`] when the peer has closed the connection or
-    /// [`close`](Client::close) was called, [`ErrorKind::Reset`] when the peer reset it
-    /// (and in every later read or write, once one call has reported it).
+    /// [`close`](Client::close) was called, [`ErrorKind::Reset`] when the peer reset it.
+    /// Once one call has reported a reset, every later read reports it too, after handing
+    /// out the bytes that arrived before it, and so does every later write. (The socket
+    /// reports a reset to one call only: a read and a write running at the same time when
+    /// it comes may see `Closed` in the one that did not get it.)
     ///
     /// # Examples
     ///
@@ -120,7 +123,9 @@ impl Client {
         // another codec, which starts afresh.
         let mut progress = 0;
         loop {
-            let decoded = match reading.peer_closed {
+            // After a reset, what is left of the stream was cut off, not ended: only whole
+            // frames still come out of it.
+            let decoded = match reading.peer_closed && !self.was_reset() {
                 false => codec.decode(reading.pending.data(), &mut progress),
                 true => codec.decode_eof(reading.pending.data()),
             };

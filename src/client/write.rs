@@ -18,8 +18,9 @@ impl Client {
     /// [`ErrorKind::Timeout`] when the bytes are not all sent within the write timeout,
     /// [`ErrorKind::Closed`] when the connection is closed (by [`close`](Client::close),
     /// from any thread, or after [`shutdown_write`](Client::shutdown_write)),
-    /// [`ErrorKind::Reset`] when the peer reset it (and in every later read or write, once
-    /// one call has reported it). After an error some of the bytes may have been sent.
+    /// [`ErrorKind::Reset`] when the peer reset it (and in every later write or read, once
+    /// one call has reported it; see [`read_bytes`](Client::read_bytes)). After an error
+    /// some of the bytes may have been sent.
     ///
     /// # Examples
     ///
