@@ -160,3 +160,47 @@ fn replies_never_land_inside_a_write_from_another_thread() {
         writer.join().unwrap();
     }
 }
+
+// A peer resets while another thread's write waits for room. The socket tells one system
+// call about the reset: the write (which then aborts the connection) or the connection's
+// read (and the write, after it, finds the pipe broken). Either way on_error names the
+// reset, not a close.
+#[test]
+fn a_reset_during_a_write_from_another_thread_reaches_on_error_as_a_reset() {
+    let (listener, events) = probe_listener(listener_config());
+    for round in 0..50 {
+        let peer = std::net::TcpStream::connect(listener.local_addr()).unwrap();
+        peer.set_read_timeout(Some(WAIT)).unwrap();
+        let Event::Connect(caller) = wait_event(&events, |e| matches!(e, Event::Connect(_))) else {
+            unreachable!()
+        };
+        let id = caller.id();
+        let writer = thread::spawn(move || {
+            let chunk = vec![0u8; 256 * 1024];
+            // The peer never reads: the writes soon wait for room, until the reset.
+            while caller.write_bytes(&chunk).is_ok() {}
+        });
+        // The first bytes arrive: the writer is writing.
+        peer.peek(&mut [0u8; 1]).unwrap();
+        socket2::SockRef::from(&peer)
+            .set_linger(Some(std::time::Duration::ZERO))
+            .unwrap();
+        drop(peer); // RST
+        let mut errors = Vec::new();
+        loop {
+            match next(&events) {
+                Event::Error(eid, kind, text) if eid == id => errors.push((kind, text)),
+                Event::Close(cid) if cid == id => break,
+                _ => {}
+            }
+        }
+        writer.join().unwrap();
+        for (kind, text) in &errors {
+            assert_eq!(
+                *kind,
+                ErrorKind::Reset,
+                "round {round}: on_error got {text}"
+            );
+        }
+    }
+}

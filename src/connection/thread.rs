@@ -306,10 +306,18 @@ fn stopped(conn: &Connection) -> End {
 }
 
 /// A failure, preferring the first write failure recorded on the connection (it says
-/// why the connection was aborted). A close by a stop is not a failure.
+/// why the connection was aborted), unless that write found the pipe broken because the
+/// peer reset the connection and this read is the one the socket told: then the reset
+/// says why. A close by a stop is not a failure.
 #[cold]
 fn failed(conn: &Connection, error: Error, usable: bool) -> End {
     match conn.out.take_failure() {
+        Some(first) if first.kind() == ErrorKind::Closed && error.kind() == ErrorKind::Reset => {
+            End::Failed {
+                error,
+                usable: false,
+            }
+        }
         Some(first) => End::Failed {
             error: first,
             usable: false,
