@@ -256,6 +256,8 @@ const NOW: libc::c_int = libc::MSG_DONTWAIT;
 
 /// One vectored send of what the socket takes now, without blocking: a `WouldBlock` error
 /// when it takes nothing (always, where the platform has no per-call non-blocking flag).
+/// TLS writes hand the socket rustls' records with it.
+#[cfg(feature = "tls")]
 pub(crate) fn send_vectored_now(stream: &Sock, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
     #[cfg(unix)]
     loop {

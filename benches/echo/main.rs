@@ -81,18 +81,6 @@ impl Server {
         self.status("Threads:")
     }
 
-    /// Runs `transfer`, which echoes `bytes` through this server and returns MiB/s; returns
-    /// that rate and the server's CPU time per MiB echoed (to 10 ms over the whole transfer).
-    fn rate_and_cpu_per_mib(
-        &self,
-        bytes: usize,
-        transfer: impl FnOnce() -> f64,
-    ) -> (f64, Duration) {
-        let before = self.cpu_time();
-        let rate = transfer();
-        (rate, (self.cpu_time() - before) / (bytes >> 20) as u32)
-    }
-
     /// CPU time (user and system, all threads) so far, to 10 ms.
     fn cpu_time(&self) -> Duration {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
@@ -389,12 +377,8 @@ fn settle_until_idle(server: &Server) {
 const BULK_ROUNDS: usize = 15;
 
 fn bulk(servers: &[Server], report: &mut Report, bulk_bytes: usize, rounds: usize) {
-    let mut cpu = vec![Vec::new(); servers.len()];
-    let bulk = medians(servers, rounds, |i, server| {
-        let (rate, per_mib) =
-            server.rate_and_cpu_per_mib(bulk_bytes, || load::bulk(server.addr, bulk_bytes));
-        cpu[i].push(per_mib);
-        rate
+    let (bulk, cpu) = bulk_medians(servers, rounds, bulk_bytes, |server| {
+        load::bulk(server.addr, bulk_bytes)
     });
     println!("bulk: {bulk:.0?} MiB/s");
     report.add(Figure::rate(
@@ -403,7 +387,7 @@ fn bulk(servers: &[Server], report: &mut Report, bulk_bytes: usize, rounds: usiz
     ));
     report.add(Figure::latency(
         "bulk duplex, server CPU per MiB echoed".into(),
-        cpu.into_iter().map(median_duration).collect(),
+        cpu,
     ));
 
     let lockstep = medians(servers, rounds, |_, server| {
@@ -490,7 +474,6 @@ fn idle(servers: &[Server], report: &mut Report, idle_conns: usize) {
 
 /// Medians over `rounds` of `measure` on each server, interleaved; each round's value goes
 /// to stderr, to show the spread.
-#[cfg(feature = "tls")]
 fn medians(
     servers: &[Server],
     rounds: usize,
@@ -506,6 +489,25 @@ fn medians(
         }
     }
     values.into_iter().map(median).collect()
+}
+
+/// Medians over `rounds` of `transfer`, which echoes `bytes` through a server and returns
+/// MiB/s, with the medians of the server's CPU time per MiB echoed (to 10 ms over the whole
+/// transfer).
+fn bulk_medians(
+    servers: &[Server],
+    rounds: usize,
+    bytes: usize,
+    transfer: impl Fn(&Server) -> f64,
+) -> (Vec<f64>, Vec<Duration>) {
+    let mut cpu = vec![Vec::new(); servers.len()];
+    let rates = medians(servers, rounds, |i, server| {
+        let before = server.cpu_time();
+        let rate = transfer(server);
+        cpu[i].push((server.cpu_time() - before) / (bytes >> 20) as u32);
+        rate
+    });
+    (rates, cpu.into_iter().map(median_duration).collect())
 }
 
 /// synctcp's TLS listener against tokio + tokio-rustls, both with a certificate made now:
@@ -579,12 +581,8 @@ fn tls(report: &mut Report, run: Duration, rounds: usize, bulk_bytes: usize, bul
         p99.into_iter().map(median_duration).collect(),
     ));
 
-    let mut cpu = vec![Vec::new(); servers.len()];
-    let bulk = medians(&servers, bulk_rounds, |i, server| {
-        let (rate, per_mib) =
-            server.rate_and_cpu_per_mib(bulk_bytes, || tls::bulk(server.addr, &fresh, bulk_bytes));
-        cpu[i].push(per_mib);
-        rate
+    let (bulk, cpu) = bulk_medians(&servers, bulk_rounds, bulk_bytes, |server| {
+        tls::bulk(server.addr, &fresh, bulk_bytes)
     });
     println!("tls bulk: {bulk:.0?} MiB/s");
     report.add_tls(Figure::rate(
@@ -593,6 +591,6 @@ fn tls(report: &mut Report, run: Duration, rounds: usize, bulk_bytes: usize, bul
     ));
     report.add_tls(Figure::latency(
         "bulk duplex, server CPU per MiB echoed".into(),
-        cpu.into_iter().map(median_duration).collect(),
+        cpu,
     ));
 }
