@@ -182,10 +182,7 @@ fn a_reset_during_a_write_from_another_thread_reaches_on_error_as_a_reset() {
         });
         // The first bytes arrive: the writer is writing.
         peer.peek(&mut [0u8; 1]).unwrap();
-        socket2::SockRef::from(&peer)
-            .set_linger(Some(std::time::Duration::ZERO))
-            .unwrap();
-        drop(peer); // RST
+        reset_by_peer(peer);
         let mut errors = Vec::new();
         loop {
             match next(&events) {

@@ -177,39 +177,34 @@ fn close_is_idempotent_and_later_calls_fail_closed() {
     assert_eq!(client.read_bytes().unwrap_err().kind(), ErrorKind::Closed);
 }
 
-#[test]
-fn writing_to_a_reset_connection_is_an_error_not_a_panic() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = connect_port(server.local_addr().unwrap().port());
-    reset_by_peer(server.accept().unwrap().0);
+/// Writes until a write fails (the RST on its way arrives), within [`WAIT`].
+fn write_until_error(client: &Client) -> synctcp::Error {
     let deadline = Instant::now() + WAIT;
-    let err = loop {
+    loop {
         match client.write_bytes(&[0u8; 1024]) {
             Ok(()) => assert!(Instant::now() < deadline, "writes kept succeeding"),
-            Err(err) => break err,
+            Err(err) => return err,
         }
-    };
+    }
+}
+
+#[test]
+fn writing_to_a_reset_connection_is_an_error_not_a_panic() {
+    let (client, peer) = connected_pair();
+    reset_by_peer(peer);
+    let err = write_until_error(&client);
     assert!(
         matches!(err.kind(), ErrorKind::Reset | ErrorKind::Closed),
         "{err}"
     );
 }
 
-/// A peer that resets (linger 0, then close): the RST is on its way when this returns.
-fn reset_by_peer(peer: std::net::TcpStream) {
-    socket2::SockRef::from(&peer)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(peer);
-}
-
 // The socket reports a reset to one system call only, then an end of stream or a broken
 // pipe: the client remembers it, so that no later call calls it a close.
 #[test]
 fn after_a_read_saw_a_reset_every_later_call_reports_it() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = connect_port(server.local_addr().unwrap().port());
-    reset_by_peer(server.accept().unwrap().0);
+    let (client, peer) = connected_pair();
+    reset_by_peer(peer);
     let err = client.read_bytes().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
 
@@ -224,16 +219,6 @@ fn after_a_read_saw_a_reset_every_later_call_reports_it() {
     assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
     let err = (&client).read(&mut [0u8; 16]).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
-}
-
-/// A client and the server's end of its connection, without Nagle's delay on the server's
-/// side (a reset throws away what the peer has not sent yet).
-fn connected_pair() -> (Client, std::net::TcpStream) {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = connect_port(server.local_addr().unwrap().port());
-    let (peer, _) = server.accept().unwrap();
-    peer.set_nodelay(true).unwrap();
-    (client, peer)
 }
 
 // What arrived before a reset is handed out, but a frame the reset cut off never comes out
@@ -270,13 +255,7 @@ fn a_frame_cut_off_by_a_reset_a_write_saw_never_comes_out_whole() {
     let (client, mut peer) = connected_pair();
     peer.write_all(b"partial").unwrap();
     reset_by_peer(peer);
-    let deadline = Instant::now() + WAIT;
-    let err = loop {
-        match client.write_bytes(b"x") {
-            Ok(()) => assert!(Instant::now() < deadline, "writes kept succeeding"),
-            Err(err) => break err,
-        }
-    };
+    let err = write_until_error(&client);
     assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
     for i in 0..4 {
         let err = client.read_frame(&Delimited::lines()).unwrap_err();
@@ -330,16 +309,9 @@ fn a_reset_ends_a_read_and_a_write_in_flight_and_every_later_call_reports_it() {
 
 #[test]
 fn after_a_write_saw_a_reset_every_later_call_reports_it() {
-    let server = TcpListener::bind("127.0.0.1:0").unwrap();
-    let client = connect_port(server.local_addr().unwrap().port());
-    reset_by_peer(server.accept().unwrap().0);
-    let deadline = Instant::now() + WAIT;
-    let err = loop {
-        match client.write_bytes(&[0u8; 1024]) {
-            Ok(()) => assert!(Instant::now() < deadline, "writes kept succeeding"),
-            Err(err) => break err,
-        }
-    };
+    let (client, peer) = connected_pair();
+    reset_by_peer(peer);
+    let err = write_until_error(&client);
     assert_eq!(err.kind(), ErrorKind::Reset, "{err}");
 
     let err = client.read_bytes().unwrap_err();

@@ -178,6 +178,14 @@ impl Client {
         }
     }
 
+    /// `Ok(0)` for `Read` at the end of the stream, unless the peer reset the connection.
+    fn end_of_stream(&self) -> io::Result<usize> {
+        match self.was_reset() {
+            true => Err(self.reset_earlier("read from").into()),
+            false => Ok(0),
+        }
+    }
+
     /// The end of the stream: the peer closed, or it reset the connection and an earlier
     /// call reported that.
     fn closed_by_peer(&self) -> Error {
@@ -225,16 +233,6 @@ impl Read for &Client {
             return self.end_of_stream();
         }
         Ok(n)
-    }
-}
-
-impl Client {
-    /// `Ok(0)` for `Read` at the end of the stream, unless the peer reset the connection.
-    fn end_of_stream(&self) -> io::Result<usize> {
-        match self.was_reset() {
-            true => Err(self.reset_earlier("read from").into()),
-            false => Ok(0),
-        }
     }
 }
 

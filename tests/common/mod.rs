@@ -153,6 +153,24 @@ pub fn connect_port(port: u16) -> Client {
     Client::connect_with(("127.0.0.1", port), &client_config()).expect("connect")
 }
 
+/// A client and the server's end of its connection (a plain socket), without Nagle's
+/// delay on the server's side: a reset throws away what the peer has not sent yet.
+pub fn connected_pair() -> (Client, std::net::TcpStream) {
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = connect_port(server.local_addr().unwrap().port());
+    let (peer, _) = server.accept().unwrap();
+    peer.set_nodelay(true).unwrap();
+    (client, peer)
+}
+
+/// A peer that resets (linger 0, then close): the RST is on its way when this returns.
+pub fn reset_by_peer(peer: std::net::TcpStream) {
+    socket2::SockRef::from(&peer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(peer);
+}
+
 /// One callback, as seen by a [`Probe`].
 #[derive(Debug, Clone)]
 pub enum Event {
